@@ -1,0 +1,1 @@
+"""Benchmarks of medallion_job against plain pandas and DuckDB implementations of the same contract."""
