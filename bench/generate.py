@@ -49,8 +49,20 @@ NOTES = ("gift wrap, please", 'customer said "urgent"', "leave at door\nring twi
 # Values that make a row fail one rule, in contract order.
 BLANK_IDS = ("", "   ")
 BLANK_REGIONS = ("", "  ", "\t")
-BAD_DATES = ("2023-02-29", "2024-02-30", "2023-04-31", "2024-13-05", "2024-00-10", "2024-1-5",
-             "05/03/2024", "2024/03/05", "", "2024-03-05T10:00", "0000-01-01", "tomorrow")
+BAD_DATES = (
+    "2023-02-29",
+    "2024-02-30",
+    "2023-04-31",
+    "2024-13-05",
+    "2024-00-10",
+    "2024-1-5",
+    "05/03/2024",
+    "2024/03/05",
+    "",
+    "2024-03-05T10:00",
+    "0000-01-01",
+    "tomorrow",
+)
 BAD_QUANTITIES = ("0", "-1", "two", "1.5", "", "3 pcs", "\uff11", "00", "9223372036854775808", "+2")
 BAD_PRICES = ("$19.99", "19,99", "-5.00", ".99", "19.", "", "N/A", "1e3", "\uff11\uff12.50", "12.5.1")
 # First-row positions that always carry each reason, so even tiny files contain all six.
@@ -183,7 +195,9 @@ def _pick(values: list[str], index: np.ndarray) -> pa.Array:
     return pa.array(values, pa.string()).take(pa.array(index))
 
 
-def _replace(rng: np.random.Generator, column: pa.Array, mask: np.ndarray, choices: tuple[str, ...]) -> pa.Array:
+def _replace(
+    rng: np.random.Generator, column: pa.Array, mask: np.ndarray, choices: tuple[str, ...]
+) -> pa.Array:
     if not mask.any():
         return column
     replacements = pa.array(choices, pa.string()).take(rng.integers(0, len(choices), size=int(mask.sum())))

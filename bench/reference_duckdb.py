@@ -16,9 +16,21 @@ from pathlib import Path
 
 import duckdb
 
-REQUIRED = ["order_id", "order_date", "customer_id", "region", "product", "category", "quantity", "unit_price"]
-# Python's str.strip() set as an RE2 class (DuckDB's trim() removes only spaces; trim(s, chars) is 10x slower).
-WHITESPACE = r"[\t-\r\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+REQUIRED = [
+    "order_id",
+    "order_date",
+    "customer_id",
+    "region",
+    "product",
+    "category",
+    "quantity",
+    "unit_price",
+]
+# Python's str.strip() set as an RE2 class: DuckDB's trim() removes only spaces, trim(s, chars) is 10x slower.
+WHITESPACE = (
+    r"[\t-\r\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+)
+EDGE_WHITESPACE = f"^{WHITESPACE}+|{WHITESPACE}+$"
 CSV_OPTIONS = "header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"'"
 
 CLASSIFY = """
@@ -74,7 +86,10 @@ titles AS (
         array_to_string(list_transform(chars, lambda c, i:
             CASE WHEN i = 1 OR upper(chars[i - 1]) = lower(chars[i - 1]) THEN upper(c) ELSE lower(c) END), '')
         AS title
-    FROM (SELECT region, regexp_extract_all(region, '(?s).', 0) AS chars FROM (SELECT DISTINCT region FROM cents))
+    FROM (
+        SELECT region, regexp_extract_all(region, '(?s).', 0) AS chars
+        FROM (SELECT DISTINCT region FROM cents)
+    )
 )
 SELECT source_row, order_id, order_date, customer_id, titles.title AS region, product, category, quantity,
     unit_price, total_cents, left(order_date, 7) AS order_month
@@ -113,7 +128,8 @@ def run(bronze: Path, out: Path) -> None:
     con = duckdb.connect()
     columns = bronze_columns(con, bronze)
     trimmed = ", ".join(
-        f"regexp_replace(coalesce({quote_identifier(source)}, ''), '^{WHITESPACE}+|{WHITESPACE}+$', '', 'g') AS {name}" for name, source in columns.items()
+        f"regexp_replace(coalesce({quote_identifier(source)}, ''), '{EDGE_WHITESPACE}', '', 'g') AS {name}"
+        for name, source in columns.items()
     )
     con.execute(
         f"CREATE TABLE trimmed AS SELECT row_number() OVER () AS source_row, {trimmed} "
@@ -126,13 +142,20 @@ def run(bronze: Path, out: Path) -> None:
     (out / "silver").mkdir(parents=True, exist_ok=True)
     (out / "gold").mkdir(parents=True, exist_ok=True)
     strings = [text(name) for name in REQUIRED]
-    copy(con, f"""
+    copy(
+        con,
+        f"""
         SELECT {", ".join(strings)}, {money("total_cents")} AS total_amount, order_month
-        FROM silver ORDER BY source_row""", out / "silver" / "silver_data.csv")
-    copy(con, f"""
+        FROM silver ORDER BY source_row""",
+        out / "silver" / "silver_data.csv",
+    )
+    copy(
+        con,
+        f"""
         SELECT {", ".join(strings)}, source_row, reject_reason
         FROM classified WHERE reject_reason IS NOT NULL ORDER BY source_row""",
-        out / "silver" / "rejected_rows.csv")
+        out / "silver" / "rejected_rows.csv",
+    )
     gold = GOLD.format(revenue=money("cents"), average=money("(2 * cents + orders) // (2 * orders)"))
     copy(con, gold, out / "gold" / "gold_data.csv")
 

@@ -18,9 +18,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REQUIRED = ["order_id", "order_date", "customer_id", "region", "product", "category", "quantity", "unit_price"]
+REQUIRED = [
+    "order_id",
+    "order_date",
+    "customer_id",
+    "region",
+    "product",
+    "category",
+    "quantity",
+    "unit_price",
+]
 SILVER = [*REQUIRED, "total_amount", "order_month"]
-REASONS = ["missing_order_id", "missing_region", "invalid_order_date", "invalid_quantity", "invalid_unit_price"]
+REASONS = [
+    "missing_order_id",
+    "missing_region",
+    "invalid_order_date",
+    "invalid_quantity",
+    "invalid_unit_price",
+]
 # Exactly the characters Python's str.strip() removes; pandas' Arrow-backed strip uses a different set.
 WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
@@ -112,7 +127,8 @@ def summarize(silver: pd.DataFrame) -> pd.DataFrame:
         orders=("region", "size"), units=("units", "sum"), cents=("cents", "sum")
     )
     gold = gold.sort_values(["cents", "region"], ascending=[False, True])
-    average = [(2 * cents + orders) // (2 * orders) for cents, orders in zip(gold["cents"], gold["orders"])]
+    # Half-up on integers: floor((2 * cents + n) / 2n).
+    average = [(2 * c + n) // (2 * n) for c, n in zip(gold["cents"], gold["orders"], strict=True)]
     gold["revenue"] = [money(cents) for cents in gold["cents"]]
     gold["avg_order_value"] = [money(cents) for cents in average]
     return gold[["region", "orders", "units", "revenue", "avg_order_value"]]
@@ -124,6 +140,7 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     if not any(text.str.contains("\r", regex=False).any() for text in texts):
         frame.to_csv(path, index=False, lineterminator="\n")
         return
+
     # Python's csv writer quotes only characters of its line terminator, so a bare CR would go out unquoted.
     def field(value: str) -> str:
         return '"' + value.replace('"', '""') + '"' if re.search('[",\r\n]', value) else value
