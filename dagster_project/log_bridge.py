@@ -11,9 +11,10 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
-from dagster import InitLoggerContext, logger as dagster_logger
+from dagster import InitLoggerContext
+from dagster import logger as dagster_logger
 from loguru import logger
 
 BRIDGED = "medallion_bridged"
@@ -21,10 +22,8 @@ LINE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {extra[job]} - {ex
 PYTHON_LINE_FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-8s | %(message)s"
 
 # Loguru's default sink writes colored text to stderr; the bridge owns where pipeline records go.
-try:
+with suppress(ValueError):
     logger.remove(0)
-except ValueError:
-    pass
 
 
 def configured_level() -> str:

@@ -181,9 +181,7 @@ def summarize_regions(silver: pd.DataFrame) -> pd.DataFrame:
     grouped = per_row.groupby("region", sort=False).agg(
         orders=("region", "size"), units=("units", "sum"), cents=("cents", "sum")
     )
-    grouped = grouped.reset_index().sort_values(
-        ["cents", "region"], ascending=[False, True], kind="stable"
-    )
+    grouped = grouped.reset_index().sort_values(["cents", "region"], ascending=[False, True], kind="stable")
     orders = grouped["orders"].astype("int64")
     # Half-up division on integers keeps the average exact: floor((2 * cents + n) / 2n).
     average_cents = (2 * grouped["cents"] + orders) // (2 * orders)
