@@ -195,9 +195,7 @@ def _pick(values: list[str], index: np.ndarray) -> pa.Array:
     return pa.array(values, pa.string()).take(pa.array(index))
 
 
-def _replace(
-    rng: np.random.Generator, column: pa.Array, mask: np.ndarray, choices: tuple[str, ...]
-) -> pa.Array:
+def _replace(rng: np.random.Generator, column: pa.Array, mask: np.ndarray, choices: tuple[str, ...]) -> pa.Array:
     if not mask.any():
         return column
     replacements = pa.array(choices, pa.string()).take(rng.integers(0, len(choices), size=int(mask.sum())))

@@ -27,9 +27,7 @@ REQUIRED = [
     "unit_price",
 ]
 # Python's str.strip() set as an RE2 class: DuckDB's trim() removes only spaces, trim(s, chars) is 10x slower.
-WHITESPACE = (
-    r"[\t-\r\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
-)
+WHITESPACE = r"[\t-\r\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
 EDGE_WHITESPACE = f"^{WHITESPACE}+|{WHITESPACE}+$"
 CSV_OPTIONS = "header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"'"
 
@@ -132,8 +130,7 @@ def run(bronze: Path, out: Path) -> None:
         for name, source in columns.items()
     )
     con.execute(
-        f"CREATE TABLE trimmed AS SELECT row_number() OVER () AS source_row, {trimmed} "
-        f"FROM read_csv(?, {CSV_OPTIONS})",
+        f"CREATE TABLE trimmed AS SELECT row_number() OVER () AS source_row, {trimmed} FROM read_csv(?, {CSV_OPTIONS})",
         [str(bronze)],
     )
     con.execute(CLASSIFY)

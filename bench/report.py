@@ -94,8 +94,7 @@ def _targets(report: Report) -> str:
     if largest:
         peak = max(run.tree_peak_rss for run in largest.runs["pipeline"])
         rows.append(
-            f"| medallion_job at 10M rows within 4 GB peak RSS | {peak / MB:,.0f} MB "
-            f"| {_met(peak <= RSS_LIMIT)} |"
+            f"| medallion_job at 10M rows within 4 GB peak RSS | {peak / MB:,.0f} MB | {_met(peak <= RSS_LIMIT)} |"
         )
     else:
         rows.append("| medallion_job at 10M rows within 4 GB peak RSS | not measured in this run | - |")
@@ -104,23 +103,19 @@ def _targets(report: Report) -> str:
         variant, seconds = next(iter(loop.submit.items()))
         median = statistics.median(seconds)
         rows.append(
-            f"| sample submit-to-success median <= 3 s ({variant}) | {median:.2f} s "
-            f"| {_met(median <= SUBMIT_LIMIT)} |"
+            f"| sample submit-to-success median <= 3 s ({variant}) | {median:.2f} s | {_met(median <= SUBMIT_LIMIT)} |"
         )
     if loop and loop.edit:
         variant, seconds = next(iter(loop.edit.items()))
         median = statistics.median(seconds)
-        rows.append(
-            f"| edit-to-new-code median <= 2 s ({variant}) | {median:.2f} s | {_met(median <= EDIT_LIMIT)} |"
-        )
+        rows.append(f"| edit-to-new-code median <= 2 s ({variant}) | {median:.2f} s | {_met(median <= EDIT_LIMIT)} |")
     return "\n".join([*rows, ""])
 
 
 def _throughput(report: Report) -> str:
     rows = [
         "## Throughput: whole-process wall time (median)\n",
-        "| rows | bronze | medallion_job | DuckDB | pandas | job / DuckDB | job / pandas "
-        "| outputs identical |",
+        "| rows | bronze | medallion_job | DuckDB | pandas | job / DuckDB | job / pandas | outputs identical |",
         "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for size in report.sizes:
@@ -143,18 +138,13 @@ def _steps(report: Report) -> str:
     step_names = list(report.sizes[0].timings[0].step_seconds)
     rows = [
         "## medallion_job per step (median, from STEP_START/STEP_SUCCESS in the event log)\n",
-        "| rows | whole process | run (RUN_START -> RUN_SUCCESS) | outside the run | "
-        + " | ".join(step_names)
-        + " |",
+        "| rows | whole process | run (RUN_START -> RUN_SUCCESS) | outside the run | " + " | ".join(step_names) + " |",
         "|---:|---:|---:|---:|" + "---:|" * len(step_names),
     ]
     for size in report.sizes:
         wall = _median_wall(size, "pipeline")
         run = statistics.median(timing.run_seconds for timing in size.timings)
-        steps = [
-            statistics.median(t.step_seconds.get(name, float("nan")) for t in size.timings)
-            for name in step_names
-        ]
+        steps = [statistics.median(t.step_seconds.get(name, float("nan")) for t in size.timings) for name in step_names]
         rows.append(
             f"| {size.rows:,} | {wall:.2f} s | {run:.2f} s | {wall - run:.2f} s | "
             + " | ".join(f"{seconds:.2f} s" for seconds in steps)
@@ -209,9 +199,7 @@ def _dev_loop(loop: DevLoop | None) -> str:
 
 
 def _method(report: Report) -> str:
-    config = (
-        "run config `execution: {config: {in_process: {}}}`" if report.in_process_config else "no run config"
-    )
+    config = "run config `execution: {config: {in_process: {}}}`" if report.in_process_config else "no run config"
     lines = [
         "## How it was measured\n",
         "- Bronze: `python -m bench.generate` (seeded; ~2% rejects over all six reasons, untrimmed and "

@@ -7,6 +7,7 @@ python -m bench.run [--sizes 100000,1000000,10000000] [--repeat 3] [--stack-repe
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -28,13 +29,14 @@ def main() -> None:
     # The project under test first; this checkout second so `-m bench.reference_*` resolves.
     paths = [str(args.project_dir), str(REPO), os.environ.get("PYTHONPATH")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
-    executor = job_executor(args.project_dir, env)
-    in_process_config = executor == CONFIGURABLE_EXECUTOR
+    executor, in_process_by_default = job_executor(args.project_dir, env)
+    # Run config replaces the job's default config as a whole, so pass it only when the job lacks it.
+    in_process_config = executor == CONFIGURABLE_EXECUTOR and not in_process_by_default
     args.work_dir.mkdir(parents=True, exist_ok=True)
     report = Report(
         command="python -m bench.run " + " ".join(sys.argv[1:]),
         commit=_commit(args.project_dir),
-        executor=executor,
+        executor=executor + (" (in-process by the job's default run config)" if in_process_by_default else ""),
         in_process_config=in_process_config,
         load_before=os.getloadavg(),
         sizes=[],
@@ -54,9 +56,7 @@ def main() -> None:
     _say(f"wrote {args.out}")
 
 
-def measure_dev_loop(
-    args: argparse.Namespace, env: dict[str, str], root: Path, in_process_config: bool
-) -> DevLoop:
+def measure_dev_loop(args: argparse.Namespace, env: dict[str, str], root: Path, in_process_config: bool) -> DevLoop:
     with running_stack(args.project_dir, root, env) as stack:
         loop = DevLoop(sample=stack.sample_note)
         variants = {"job defaults": None}
@@ -85,14 +85,18 @@ def measure_dev_loop(
     return loop
 
 
-def job_executor(project_dir: Path, env: dict[str, str]) -> str:
-    probe = "from dagster_project import defs; print(defs.get_job_def('medallion_job').executor_def.name)"
-    done = subprocess.run(
-        [sys.executable, "-c", probe], env=env, cwd=project_dir, capture_output=True, text=True
+def job_executor(project_dir: Path, env: dict[str, str]) -> tuple[str, bool]:
+    """medallion_job's executor name, and whether its default run config already picks in-process."""
+    probe = (
+        "import json; from dagster_project import defs; "
+        "job = defs.resolve_job_def('medallion_job'); "
+        "print(json.dumps([job.executor_def.name, (job.run_config or {}).get('execution')]))"
     )
+    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=project_dir, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"cannot load medallion_job from {project_dir}:\n{done.stderr[-2000:]}")
-    return done.stdout.strip().splitlines()[-1]
+    name, execution = json.loads(done.stdout.strip().splitlines()[-1])
+    return name, "in_process" in ((execution or {}).get("config") or {})
 
 
 def _commit(project_dir: Path) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 from dagster_graphql import DagsterGraphQLClient
 
@@ -92,58 +92,25 @@ class LocalStack:
 
     def start(self) -> None:
         bin_dir = Path(sys.executable).parent
-        code_env = {
-            **self.env,
-            "PYTHONPATH": str(self.app),
-            "DAGSTER_HOME": str(self.code_home),
-            "DATA_ROOT": str(self.data),
-        }
+        code_env = {**self.env, "PYTHONPATH": str(self.app), "DAGSTER_HOME": str(self.code_home)}
+        code_env["DATA_ROOT"] = str(self.data)
         instance_env = {**self.env, "DAGSTER_HOME": str(self.instance_home)}
         workspace = str(self.root / "workspace.yaml")
-        self._spawn(
-            "code-server",
-            [
-                str(bin_dir / "dagster"),
-                "code-server",
-                "start",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.code_port),
-                "-m",
-                "dagster_project",
-                "--location-name",
-                self.location,
-            ],
-            code_env,
-            self.app,
-        )
-        self._spawn(
-            "webserver",
-            [
-                str(bin_dir / "dagster-webserver"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.web_port),
-                "-w",
-                workspace,
-            ],
-            instance_env,
-            self.root,
-        )
-        self._spawn(
-            "daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], instance_env, self.root
-        )
+        code_server = [str(bin_dir / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(self.code_port)]
+        code_server += ["-m", "dagster_project", "--location-name", self.location]
+        self._spawn("code-server", code_server, code_env, self.app)
+        webserver = [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.web_port), "-w", workspace]
+        self._spawn("webserver", webserver, instance_env, self.root)
         self._wait_for_location()
+        # Only now: started together on a fresh SQLite home, webserver and daemon race to create the schema
+        # and the loser dies with "table alembic_version already exists".
+        self._spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], instance_env, self.root)
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str], cwd: Path) -> None:
         log = (self.logs / f"{name}.log").open("wb")
         # Own session: stop() can signal the process group, which includes the code server's child server.
         self.processes.append(
-            subprocess.Popen(
-                command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         )
 
     def stop(self) -> None:
@@ -192,9 +159,7 @@ class LocalStack:
 
     def submit_to_success(self, run_config: dict | None) -> RunLatency:
         started = time.perf_counter()
-        run_id = self.client.submit_job_execution(
-            JOB, repository_location_name=self.location, run_config=run_config
-        )
+        run_id = self.client.submit_job_execution(JOB, repository_location_name=self.location, run_config=run_config)
         deadline = time.monotonic() + RUN_TIMEOUT
         while (status := self.client.get_run_status(run_id)) not in FINISHED:
             if time.monotonic() > deadline:
@@ -202,16 +167,27 @@ class LocalStack:
             time.sleep(POLL_SECONDS)
         client_seconds = time.perf_counter() - started
         if status != DagsterRunStatus.SUCCESS:
-            raise RuntimeError(f"run {run_id} ended {status}; see {self.logs}")
+            raise RuntimeError(f"run {run_id} ended {status}:\n{self._failures(run_id)}")
         return RunLatency(client_seconds, self._server_side_seconds(run_id))
 
     def _server_side_seconds(self, run_id: str) -> float:
+        with self._instance() as instance:
+            record = instance.get_run_record_by_id(run_id)
+        return record.end_time - record.create_timestamp.timestamp()
+
+    def _failures(self, run_id: str) -> str:
+        """Failure events of a run, since the stack's temporary logs vanish with it."""
+        with self._instance() as instance:
+            events = instance.all_logs(run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE})
+        return "\n".join(f"{event.message} {event.dagster_event.event_specific_data}"[:3000] for event in events)
+
+    @contextmanager
+    def _instance(self):
         instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(self.instance_home)))
         try:
-            record = instance.get_run_record_by_id(run_id)
+            yield instance
         finally:
             instance.dispose()
-        return record.end_time - record.create_timestamp.timestamp()
 
     def edit_to_new_code(self, asset_file: str, marker: str, reload_command: list[str] | None) -> float:
         """Append an edit to the served copy, reload (mutation or `reload_command`), wait until it shows."""
