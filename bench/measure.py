@@ -28,6 +28,7 @@ class Measurement:
     wall_seconds: float
     tree_peak_rss: int  # bytes
     largest_process_rss: int  # bytes
+    cpu_seconds: float  # user + system over the tree (GNU time), less sensitive to a busy machine than wall
     returncode: int
     output: str
 
@@ -36,18 +37,20 @@ def run_measured(command: list[str], env: dict[str, str], cwd: Path, log: Path) 
     """Run `command` to completion; its stdout and stderr go to `log` (also returned as text)."""
     max_rss_file = log.with_suffix(".maxrss")
     if GNU_TIME:
-        command = [GNU_TIME, "--format", "%M", "--output", str(max_rss_file), *command]
+        command = [GNU_TIME, "--format", "%M %U %S", "--output", str(max_rss_file), *command]
     with log.open("wb") as sink:
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT)
         tree_peak = _poll_tree_rss(process.pid)
         process.wait()
         wall = time.perf_counter() - started
-    largest = int(max_rss_file.read_text().split()[-1]) * 1024 if GNU_TIME else 0
+    # GNU time may put "Command exited with non-zero status N" first; the figures are the last line.
+    kilobytes, user, system = max_rss_file.read_text().split()[-3:] if GNU_TIME else ("0", "nan", "nan")
     return Measurement(
         wall_seconds=wall,
         tree_peak_rss=tree_peak,
-        largest_process_rss=largest,
+        largest_process_rss=int(kilobytes) * 1024,
+        cpu_seconds=float(user) + float(system),
         returncode=process.returncode,
         output=log.read_text(errors="replace"),
     )

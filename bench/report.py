@@ -118,18 +118,29 @@ def _throughput(report: Report) -> str:
         "| rows | bronze | medallion_job | DuckDB | pandas | job / DuckDB | job / pandas | outputs identical |",
         "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    cpu = [
+        "CPU time, user + system of the whole process tree (median; DuckDB runs on both cores, so its CPU time "
+        "can exceed its wall time):\n",
+        "| rows | medallion_job | DuckDB | pandas | job / DuckDB | job / pandas |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
     for size in report.sizes:
-        pipeline, duckdb, pandas = (_median_wall(size, name) for name in IMPLEMENTATIONS)
+        pipeline, duckdb, pandas = (_median(size, name, "wall_seconds") for name in IMPLEMENTATIONS)
         same = "yes (byte for byte)" if not size.mismatches else "NO: " + "; ".join(size.mismatches)
         rows.append(
             f"| {size.rows:,} | {size.bronze_bytes / MB:,.1f} MB | {pipeline:.2f} s | {duckdb:.2f} s "
             f"| {pandas:.2f} s | {pipeline / duckdb:.2f}x | {pipeline / pandas:.2f}x | {same} |"
         )
+        pipeline, duckdb, pandas = (_median(size, name, "cpu_seconds") for name in IMPLEMENTATIONS)
+        cpu.append(
+            f"| {size.rows:,} | {pipeline:.2f} s | {duckdb:.2f} s | {pandas:.2f} s "
+            f"| {pipeline / duckdb:.2f}x | {pipeline / pandas:.2f}x |"
+        )
     spread = [
         f"{size.rows:,}: " + ", ".join(f"{name} {_spread(size, name)}" for name in IMPLEMENTATIONS)
         for size in report.sizes
     ]
-    return "\n".join([*rows, "", "Min-max over repeats: " + "; ".join(spread) + ".", ""])
+    return "\n".join([*rows, "", "Wall time min-max over repeats: " + "; ".join(spread) + ".", "", *cpu, ""])
 
 
 def _steps(report: Report) -> str:
@@ -222,7 +233,11 @@ def _method(report: Report) -> str:
 
 
 def _median_wall(size: SizeResult, name: str) -> float:
-    return statistics.median(run.wall_seconds for run in size.runs[name])
+    return _median(size, name, "wall_seconds")
+
+
+def _median(size: SizeResult, name: str, figure: str) -> float:
+    return statistics.median(getattr(run, figure) for run in size.runs[name])
 
 
 def _spread(size: SizeResult, name: str) -> str:
