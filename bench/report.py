@@ -27,7 +27,7 @@ EDIT_LIMIT = 2.0
 class DevLoop:
     sample: str
     submit: dict[str, list[float]] = field(default_factory=dict)  # variant -> client-observed seconds
-    submit_server: dict[str, list[float]] = field(default_factory=dict)  # variant -> run created->finished
+    submit_phases: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # variant -> per run
     edit: dict[str, list[float]] = field(default_factory=dict)  # reload path -> seconds
 
 
@@ -193,14 +193,12 @@ def _dev_loop(loop: DevLoop | None) -> str:
         "| measure | median | min | max | n |",
         "|---|---:|---:|---:|---:|",
     ]
-    series = [
-        *(("submit-to-success, " + name, values) for name, values in loop.submit.items()),
-        *(
-            (f"same runs ({name}), run created -> finished in run storage", values)
-            for name, values in loop.submit_server.items()
-        ),
-        *(("edit-to-new-code, " + name, values) for name, values in loop.edit.items()),
-    ]
+    series = []
+    for name, values in loop.submit.items():
+        series.append(("submit-to-success, " + name, values))
+        runs = loop.submit_phases[name]
+        series += [(f"&nbsp;&nbsp;of which {phase}", [run[phase] for run in runs]) for phase in runs[0]]
+    series += [("edit-to-new-code, " + name, values) for name, values in loop.edit.items()]
     for label, values in series:
         rows.append(
             f"| {label} | {statistics.median(values):.2f} s | {min(values):.2f} s | {max(values):.2f} s "

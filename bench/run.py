@@ -66,7 +66,7 @@ def measure_dev_loop(args: argparse.Namespace, env: dict[str, str], root: Path, 
             stack.submit_to_success(run_config)  # warm-up: first dequeue, first run-worker start
             latencies = [stack.submit_to_success(run_config) for _ in range(args.stack_repeat)]
             loop.submit[name] = [latency.client_seconds for latency in latencies]
-            loop.submit_server[name] = [latency.server_seconds for latency in latencies]
+            loop.submit_phases[name] = [latency.phases for latency in latencies]
         reloads = {"GraphQL reloadRepositoryLocation": None}
         if (stack.app / "dagster_project" / "control.py").exists():
             reloads["`python -m dagster_project.control reload`"] = [

@@ -8,6 +8,7 @@ loop can change files without touching the checkout.
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import signal
@@ -30,6 +31,14 @@ JOB = "medallion_job"
 STARTUP_TIMEOUT = 180.0
 RUN_TIMEOUT = 300.0
 POLL_SECONDS = 0.05
+# Where a queued run's time goes: waiting for the daemon's next dequeue, starting the run worker process
+# (DefaultRunLauncher: a new Python process in the code server), then executing the steps.
+PHASES = {
+    "queued (created -> RUN_STARTING, the daemon's dequeue)": ("created", DagsterEventType.RUN_STARTING),
+    "run worker start (RUN_STARTING -> RUN_START)": (DagsterEventType.RUN_STARTING, DagsterEventType.RUN_START),
+    "execution (RUN_START -> RUN_SUCCESS)": (DagsterEventType.RUN_START, DagsterEventType.RUN_SUCCESS),
+    "server side total (created -> RUN_SUCCESS)": ("created", DagsterEventType.RUN_SUCCESS),
+}
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 ASSET_DESCRIPTIONS = "{ assetNodes { assetKey { path } description } }"
 LOCATION_STATUS = """{ workspaceOrError { ... on Workspace { locationEntries {
@@ -51,7 +60,7 @@ for _bench_name, _bench_value in list(globals().items()):
 @dataclass(frozen=True)
 class RunLatency:
     client_seconds: float  # submit mutation sent -> SUCCESS observed by polling GraphQL
-    server_seconds: float  # run record created -> run finished, from the instance's run storage
+    phases: dict[str, float]  # from the run's record and event log timestamps, see PHASES
 
 
 class LocalStack:
@@ -86,7 +95,8 @@ class LocalStack:
         sample = project_dir / "data" / "bronze" / "bronze_data.csv"
         if sample.exists():
             shutil.copy(sample, self.data / "bronze" / "bronze_data.csv")
-            return f"sample data ({sum(1 for _ in sample.open()) - 1} lines after the header)"
+            with sample.open(encoding="utf-8-sig", newline="") as stream:
+                return f"sample data, data/bronze/bronze_data.csv ({sum(1 for _ in csv.reader(stream)) - 1} rows)"
         write_bronze(self.data / "bronze" / "bronze_data.csv", 100)
         return "no data/bronze/bronze_data.csv on this branch: 100 generated rows instead"
 
@@ -168,12 +178,15 @@ class LocalStack:
         client_seconds = time.perf_counter() - started
         if status != DagsterRunStatus.SUCCESS:
             raise RuntimeError(f"run {run_id} ended {status}:\n{self._failures(run_id)}")
-        return RunLatency(client_seconds, self._server_side_seconds(run_id))
+        return RunLatency(client_seconds, self._phases(run_id))
 
-    def _server_side_seconds(self, run_id: str) -> float:
+    def _phases(self, run_id: str) -> dict[str, float]:
         with self._instance() as instance:
-            record = instance.get_run_record_by_id(run_id)
-        return record.end_time - record.create_timestamp.timestamp()
+            created = instance.get_run_record_by_id(run_id).create_timestamp.timestamp()
+            kinds = {kind for bounds in PHASES.values() for kind in bounds if kind != "created"}
+            stamps = {entry.dagster_event_type: entry.timestamp for entry in instance.all_logs(run_id, of_type=kinds)}
+        stamps["created"] = created
+        return {phase: stamps[end] - stamps[start] for phase, (start, end) in PHASES.items()}
 
     def _failures(self, run_id: str) -> str:
         """Failure events of a run, since the stack's temporary logs vanish with it."""
