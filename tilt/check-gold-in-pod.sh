@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Runs inside the code-server pod (tilt/smoke.sh). Fails unless GOLD has the contract's header, at least
 # one region row, and was written at or after STARTED (epoch seconds on the pod's clock), i.e. by this run.
 # Arguments: GOLD STARTED.

@@ -5,7 +5,7 @@
 # this script started are skipped, so finished pods do not replay old runs.
 # From the Tiltfile: KUBE_CONTEXT.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 . ./project.env
 : "${KUBE_CONTEXT:?set by the Tiltfile}" "${1:?usage: follow-pipeline-logs.sh LABEL_SELECTOR}"
 k() { kubectl --context "$KUBE_CONTEXT" --namespace "$NAMESPACE" "$@"; }

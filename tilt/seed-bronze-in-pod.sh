@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Runs inside the seeding pod (tilt/seed-bronze.sh) with a tar of data/bronze/ on stdin. Unpacks it next to
 # the bronze files, then renames each file into place, so a run never reads a half-copied input.
 # Arguments: BRONZE_DIR ON_CONFLICT (keep: leave files that differ, replace: overwrite them).
