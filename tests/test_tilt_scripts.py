@@ -39,8 +39,20 @@ def in_pod(script: str, *args: str, stdin: bytes = b"", image: str | None = None
     the image with `mount` at the same path, as the image's user."""
     command = ["sh", "-c", script, "pod-script", *args]
     if image:
-        command = ["docker", "run", "--rm", "-i", "--network", "none", "--entrypoint", "sh",
-                   "-v", f"{mount}:{mount}", image, *command[1:]]  # fmt: skip
+        command = [
+            "docker",
+            "run",
+            "--rm",
+            "-i",
+            "--network",
+            "none",
+            "--entrypoint",
+            "sh",
+            "-v",
+            f"{mount}:{mount}",
+            image,
+            *command[1:],
+        ]
     return subprocess.run(command, input=stdin, capture_output=True, timeout=120)
 
 

@@ -14,7 +14,7 @@ import yaml
 
 pytest.importorskip("starlark", reason="starlark-pyo3 is not installed (pip install -e '.[dev]')")
 
-from tests.tilt_api_stub import Link, TiltfileError, evaluate  # noqa: E402
+from tests.tilt_api_stub import Link, TiltfileError, evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 TILTFILE = REPO / "Tiltfile"
@@ -83,7 +83,9 @@ def dockerignored(path: str) -> bool:
             continue
         negated = pattern.startswith("!")
         pattern = pattern.lstrip("!").rstrip("/")
-        if any(fnmatch.fnmatchcase(c, pattern) or fnmatch.fnmatchcase(c, pattern.replace("**/", "")) for c in candidates):
+        if any(
+            fnmatch.fnmatchcase(c, pattern) or fnmatch.fnmatchcase(c, pattern.replace("**/", "")) for c in candidates
+        ):
             ignored = not negated
     return ignored
 
@@ -173,9 +175,15 @@ def test_inprocess_syncs_the_package_into_the_images_app_dir_then_reloads():
 
     assert reload.args.get("trigger", []) == []  # every sync reloads
     assert reload.args["cmd"].split() == [
-        "python", "-m", "dagster_project.control", "--url", WEBSERVER_URL, "--location", ENV["CODE_LOCATION"],
+        "python",
+        "-m",
+        "dagster_project.control",
+        "--url",
+        WEBSERVER_URL,
+        "--location",
+        ENV["CODE_LOCATION"],
         "reload",
-    ]  # fmt: skip
+    ]
 
 
 def test_k8s_jobs_mode_rebuilds_instead_of_syncing():
@@ -197,9 +205,17 @@ def test_the_reload_command_is_the_controls_cli():
 
 def test_applies_the_k8s_manifests_with_pvcs_kept_on_tilt_down(run):
     files = {obj["_source"] for obj in run.k8s_objects}
-    assert files == {REPO / "k8s" / name for name in (
-        "namespace.yaml", "bronze-pvc.yaml", "silver-pvc.yaml", "gold-pvc.yaml", "postgres.yaml",
-        "dagster-ui-nodeport.yaml")}  # fmt: skip
+    assert files == {
+        REPO / "k8s" / name
+        for name in (
+            "namespace.yaml",
+            "bronze-pvc.yaml",
+            "silver-pvc.yaml",
+            "gold-pvc.yaml",
+            "postgres.yaml",
+            "dagster-ui-nodeport.yaml",
+        )
+    }
     by_kind = {}
     for obj in run.k8s_objects:
         by_kind.setdefault(obj["kind"], {})[obj["metadata"]["name"]] = obj

@@ -24,46 +24,53 @@ import yaml as pyyaml
 EXT_DIR = Path(__file__).with_name("tilt_ext")
 WORKLOAD_KINDS = {"deployment", "statefulset", "daemonset", "replicaset", "job", "cronjob", "pod"}
 # clusterid.Product.IsDevCluster in Tilt, by kube context name (Tilt checks the cluster name, equal here).
-DEV_CLUSTER_PREFIXES = ("minikube", "docker-desktop", "docker-for-desktop-cluster", "kind-", "microk8s",
-                        "api-crc-testing", "krucible-", "k3d-", "rancher-desktop", "colima")  # fmt: skip
+DEV_CLUSTER_PREFIXES = (
+    "minikube",
+    "docker-desktop",
+    "docker-for-desktop-cluster",
+    "kind-",
+    "microk8s",
+    "api-crc-testing",
+    "krucible-",
+    "k3d-",
+    "rancher-desktop",
+    "colima",
+)
 DEV_CLUSTER_NAMES = {"kind", "orbstack"}
 
-BUILTIN_PARAMS = {
-    "docker_build": ("ref", "context", "build_args?", "dockerfile??", "dockerfile_contents?", "cache?",
-                     "live_update?", "match_in_env_vars?", "ignore?", "only?", "entrypoint?", "container_args?",
-                     "target?", "ssh?", "secret?", "network?", "extra_tag?", "cache_from?", "pull?", "platform?",
-                     "extra_hosts?"),  # fmt: skip
-    "sync": ("local_path", "remote_path"),
-    "run": ("cmd", "trigger?", "echo_off?"),
-    "fall_back_on": ("paths",),
-    "k8s_yaml": ("yaml", "allow_duplicates?"),
-    "k8s_resource": ("workload?", "new_name?", "port_forwards?", "extra_pod_selectors?", "trigger_mode?",
-                     "resource_deps?", "objects?", "auto_init?", "pod_readiness?", "links?", "labels?",
-                     "discovery_strategy?"),  # fmt: skip
-    "k8s_custom_deploy": ("name", "apply_cmd", "delete_cmd", "deps", "image_selector?", "live_update?",
-                          "apply_dir?", "apply_env?", "apply_cmd_bat?", "delete_dir?", "delete_env?",
-                          "delete_cmd_bat?", "container_selector?", "image_deps?"),  # fmt: skip
-    "local_resource": ("name", "cmd?", "deps?", "trigger_mode?", "resource_deps?", "ignore?", "auto_init?",
-                       "serve_cmd?", "cmd_bat?", "serve_cmd_bat?", "allow_parallel?", "links?", "labels?", "env?",
-                       "serve_env?", "readiness_probe?", "dir?", "serve_dir?"),  # fmt: skip
-    "allow_k8s_contexts": ("contexts",),
-    "k8s_context": (),
-    "update_settings": ("max_parallel_updates?", "k8s_upsert_timeout_secs?", "suppress_unused_image_warnings?",
-                        "k8s_server_side_apply?"),  # fmt: skip
-    "read_file": ("paths", "default?"),
-    "listdir": ("dir", "recursive?"),
-    "link": ("url", "name?"),
-    "warn": ("msg",),
-    "config.define_string": ("name", "args?", "usage?"),
-    "config.define_bool": ("name", "args?", "usage?"),
-    "config.define_string_list": ("name", "args?", "usage?"),
-    "config.parse": (),
-    "os.getenv": ("key", "default?"),
-    "os.path.exists": ("path",),
-    "os.path.abspath": ("path",),
-    "os.path.dirname": ("path",),
-    "os.path.basename": ("path",),
+_PARAMS = {
+    "docker_build": "ref context build_args? dockerfile?? dockerfile_contents? cache? live_update? match_in_env_vars? "
+    "ignore? only? entrypoint? container_args? target? ssh? secret? network? extra_tag? cache_from? pull? platform? "
+    "extra_hosts?",
+    "sync": "local_path remote_path",
+    "run": "cmd trigger? echo_off?",
+    "fall_back_on": "paths",
+    "k8s_yaml": "yaml allow_duplicates?",
+    "k8s_resource": "workload? new_name? port_forwards? extra_pod_selectors? trigger_mode? resource_deps? objects? "
+    "auto_init? pod_readiness? links? labels? discovery_strategy?",
+    "k8s_custom_deploy": "name apply_cmd delete_cmd deps image_selector? live_update? apply_dir? apply_env? "
+    "apply_cmd_bat? delete_dir? delete_env? delete_cmd_bat? container_selector? image_deps?",
+    "local_resource": "name cmd? deps? trigger_mode? resource_deps? ignore? auto_init? serve_cmd? cmd_bat? "
+    "serve_cmd_bat? allow_parallel? links? labels? env? serve_env? readiness_probe? dir? serve_dir?",
+    "allow_k8s_contexts": "contexts",
+    "k8s_context": "",
+    "update_settings": "max_parallel_updates? k8s_upsert_timeout_secs? suppress_unused_image_warnings? "
+    "k8s_server_side_apply?",
+    "read_file": "paths default?",
+    "listdir": "dir recursive?",
+    "link": "url name?",
+    "warn": "msg",
+    "config.define_string": "name args? usage?",
+    "config.define_bool": "name args? usage?",
+    "config.define_string_list": "name args? usage?",
+    "config.parse": "",
+    "os.getenv": "key default?",
+    "os.path.exists": "path",
+    "os.path.abspath": "path",
+    "os.path.dirname": "path",
+    "os.path.basename": "path",
 }
+BUILTIN_PARAMS = {name: tuple(spec.split()) for name, spec in _PARAMS.items()}
 
 
 class TiltfileError(Exception):
@@ -79,8 +86,8 @@ def bind(fn: str, args: tuple, kwargs: dict) -> dict:
     bound = dict(zip(names, args, strict=False))
     for key, value in kwargs.items():
         if key not in names:
-            hint = difflib.get_close_matches(key, names, n=1)
-            raise TypeError(f"{fn}: unexpected keyword argument {key}" + (f" (did you mean {hint[0]}?)" if hint else ""))
+            hint = "".join(f" (did you mean {n}?)" for n in difflib.get_close_matches(key, names, n=1))
+            raise TypeError(f"{fn}: unexpected keyword argument {key}{hint}")
         if key in bound:
             raise TypeError(f"{fn}: got multiple values for keyword argument {key}")
         if value is None and params[names.index(key)].endswith("??"):
@@ -151,8 +158,9 @@ def parse_flags(args: list[str], defs: dict[str, str]) -> dict:
     while rest:
         arg = rest.pop(0)
         if not arg.startswith("--"):
-            raise TiltfileError(f'invalid Tiltfile config args: positional CLI args ("{arg}") were specified, '
-                                "but none were expected.")  # fmt: skip
+            raise TiltfileError(
+                f'invalid Tiltfile config args: positional CLI args ("{arg}") were specified, but none were expected.'
+            )
         name, eq, value = arg[2:].partition("=")
         if name not in defs:
             raise TiltfileError(f"invalid Tiltfile config args: unknown flag: --{name}")
@@ -165,7 +173,7 @@ def parse_flags(args: list[str], defs: dict[str, str]) -> dict:
             if not rest:
                 raise TiltfileError(f"invalid Tiltfile config args: flag needs an argument: --{name}")
             value = rest.pop(0)
-        settings[name] = settings.get(name, []) + [value] if defs[name] == "string_list" else value
+        settings[name] = [*settings.get(name, []), value] if defs[name] == "string_list" else value
     return settings
 
 
@@ -239,8 +247,13 @@ class TiltStub:
         context_dir = self.path(context)
         steps = list(live_update or [])
         self.check_live_update(steps, context_dir)
-        self.images[ref] = {"ref": ref, "context": context_dir, "dockerfile": self.path(dockerfile),
-                            "live_update": steps, **options}  # fmt: skip
+        self.images[ref] = {
+            "ref": ref,
+            "context": context_dir,
+            "dockerfile": self.path(dockerfile),
+            "live_update": steps,
+            **options,
+        }
 
     def check_live_update(self, steps: list, context_dir: Path) -> None:
         """Tilt's liveUpdateFromSteps ordering rules, plus syncs that must come from the build context."""
@@ -250,8 +263,11 @@ class TiltStub:
             if not isinstance(step, Step):
                 raise TypeError(f"'steps' must be a list of live update steps - got value '{step}'")
             if order[step.kind] < seen:
-                raise TypeError("fall_back_on steps must appear at the start of the list"
-                                if step.kind == "fall_back_on" else "all sync steps must precede all run steps")
+                raise TypeError(
+                    "fall_back_on steps must appear at the start of the list"
+                    if step.kind == "fall_back_on"
+                    else "all sync steps must precede all run steps"
+                )
             seen = order[step.kind]
             if step.kind == "sync":
                 local = Path(step.args["local_path"])
@@ -277,8 +293,10 @@ class TiltStub:
     def k8s_resource(self, **options):
         workload, new_name = options.get("workload", ""), options.get("new_name", "")
         if not workload and not new_name:
-            raise TypeError("Resource name missing. Must give a name for an existing resource or a new_name "
-                            "to create a new resource.")  # fmt: skip
+            raise TypeError(
+                "Resource name missing. Must give a name for an existing resource or a new_name "
+                "to create a new resource."
+            )
         if "trigger_mode" in options and not isinstance(options["trigger_mode"], TriggerMode):
             raise TypeError("k8s_resource: trigger_mode must be TRIGGER_MODE_AUTO or TRIGGER_MODE_MANUAL")
         self.k8s_resource_calls.append(options)
@@ -390,10 +408,9 @@ os = struct(getenv=os__getenv, name='posix',
             name = obj["metadata"]["name"]
             self.add_resource(Resource(name, "k8s", objects=[obj]))
             unresourced.remove(obj)
-            selects = lambda svc, labels=pod_labels(obj): (  # noqa: E731
-                svc["kind"] == "Service" and svc.get("spec", {}).get("selector")
-                and svc["spec"]["selector"].items() <= labels.items())  # fmt: skip
-            for svc in [o for o in unresourced if selects(o)]:
+            labels = pod_labels(obj).items()
+            selects = [o for o in unresourced if o["kind"] == "Service" and o.get("spec", {}).get("selector")]
+            for svc in [o for o in selects if o["spec"]["selector"].items() <= labels]:
                 self.resources[name].objects.append(svc)
                 unresourced.remove(svc)
         for name, options in self.custom_deploys.items():
@@ -401,9 +418,9 @@ os = struct(getenv=os__getenv, name='posix',
         for options in self.k8s_resource_calls:
             unresourced = self.apply_k8s_resource(options, unresourced)
         for name, options in self.local_resources.items():
-            self.add_resource(Resource(name, "local", labels=as_list(options.get("labels")),
-                                       links=list(options.get("links") or []),
-                                       resource_deps=list(options.get("resource_deps") or []), options=options))  # fmt: skip
+            deps = list(options.get("resource_deps") or [])
+            links = list(options.get("links") or [])
+            self.add_resource(Resource(name, "local", as_list(options.get("labels")), links, deps, options=options))
         if unresourced:
             self.add_resource(Resource("uncategorized", "k8s", objects=unresourced))
         for resource in self.resources.values():
@@ -424,14 +441,17 @@ os = struct(getenv=os__getenv, name='posix',
             name = options["new_name"]
             self.add_resource(Resource(name, "k8s"))
         if name not in self.resources or self.resources[name].kind == "local":
-            raise TiltfileError(f"k8s_resource specified unknown resource {name!r}. known k8s resources: "
-                                + ", ".join(n for n, r in self.resources.items() if r.kind != "local"))  # fmt: skip
+            raise TiltfileError(
+                f"k8s_resource specified unknown resource {name!r}. known k8s resources: "
+                + ", ".join(n for n, r in self.resources.items() if r.kind != "local")
+            )
         resource = self.resources[name]
         for fragment in as_list(options.get("objects")):
             matches = [o for o in unresourced if fragment.lower() in fragments(o)]
             if len(matches) != 1:
-                raise TiltfileError(f"No single object identified by the fragment {fragment!r} could be found in "
-                                    "remaining YAML")  # fmt: skip
+                raise TiltfileError(
+                    f"No single object identified by the fragment {fragment!r} could be found in remaining YAML"
+                )
             resource.objects.append(matches[0])
             unresourced = [o for o in unresourced if o is not matches[0]]
         resource.labels += [label for label in as_list(options.get("labels")) if label not in resource.labels]
@@ -442,9 +462,7 @@ os = struct(getenv=os__getenv, name='posix',
 
     def check_images_used(self) -> None:
         in_yaml = {
-            container.get("image", "").split(":")[0]
-            for obj in self.k8s_objects
-            for container in walk_containers(obj)
+            container.get("image", "").split(":")[0] for obj in self.k8s_objects for container in walk_containers(obj)
         }
         in_deploys = {ref for options in self.custom_deploys.values() for ref in options.get("image_deps") or []}
         for ref in self.images:
