@@ -49,7 +49,7 @@ def python_level(loguru_level_no: int) -> int:
 def loguru_to_dagster(context) -> Iterator[None]:
     """Attach the two sinks for the body of one step and detach them whatever happens."""
     level = configured_level()
-    labels = {"job": context.job_name, "run": context.run_id, "step": _step_name(context)}
+    labels = {"job": context.job_name, "run": context.run.run_id, "step": _step_name(context)}
 
     def forward(message) -> None:
         # The formatted message is the record's text plus, for logger.exception, its plain traceback.
