@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_tool
 from tests.tilt_api_stub import BUILTIN_PARAMS, EXT_DIR
 
 TILT_GIT = os.environ.get("TILT_SOURCE_GIT", "/work/.mirror/tilt-dev+tilt/repo")
@@ -47,8 +48,8 @@ GO_SOURCES = {
 
 
 def git_show(git_dir: str, path: str) -> str:
-    if not Path(git_dir).is_dir():
-        pytest.skip(f"no git repository at {git_dir} (set TILT_SOURCE_GIT / TILT_EXTENSIONS_GIT)")
+    found = Path(git_dir).is_dir()
+    require_tool("tilt-sources", found, f"no git repository at {git_dir} (set TILT_SOURCE_GIT / TILT_EXTENSIONS_GIT)")
     shown = subprocess.run(["git", "--git-dir", git_dir, "show", f"HEAD:{path}"], capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     return shown.stdout

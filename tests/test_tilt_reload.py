@@ -16,15 +16,22 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("starlark", reason="starlark-pyo3 is not installed (pip install -e '.[dev]')")
+from tests import stack
+from tests.conftest import BIN, require_tool
 from tests.tilt_api_stub import evaluate
-
-stack = pytest.importorskip("tests.stack", reason="tests/stack.py (the local Dagster stack) is not available")
 
 pytestmark = pytest.mark.stack
 
 REPO = Path(__file__).resolve().parents[1]
 ANCHOR = "    with loguru_to_dagster(context):\n"
+
+
+def start_stack(tmp_path: Path, app_dir: Path) -> stack.LocalStack:
+    found = shutil.which("dagster-webserver", path=str(BIN)) is not None
+    require_tool("dagster-webserver", found, "dagster-webserver is not installed (pip install -e '.[dev]')")
+    data_root = tmp_path / "data"
+    stack.copy_sample_bronze(data_root)
+    return stack.LocalStack(workdir=tmp_path / "stack", data_root=data_root, code_dir=app_dir).start()
 
 
 def live_update_steps() -> dict:
@@ -37,9 +44,7 @@ def test_sync_then_reload_step_makes_the_next_run_use_the_edit(tmp_path):
     synced_from = Path(steps["sync"]["local_path"])
     app_dir = tmp_path / "app"  # stands for the image's APP_DIR
     shutil.copytree(synced_from, app_dir / synced_from.name, ignore=shutil.ignore_patterns("__pycache__"))
-    data_root = tmp_path / "data"
-    stack.copy_sample_bronze(data_root)
-    local = stack.LocalStack(workdir=tmp_path / "stack", data_root=data_root, code_dir=app_dir).start()
+    local = start_stack(tmp_path, app_dir)
     try:
         code_server_pid = local.processes["code-server"].pid
         marker = f"edited while tilt was up {uuid.uuid4().hex[:8]}"
@@ -87,9 +92,7 @@ def test_a_broken_edit_fails_the_reload_step_loudly(tmp_path):
     synced_from = Path(steps["sync"]["local_path"])
     app_dir = tmp_path / "app"
     shutil.copytree(synced_from, app_dir / synced_from.name, ignore=shutil.ignore_patterns("__pycache__"))
-    data_root = tmp_path / "data"
-    stack.copy_sample_bronze(data_root)
-    local = stack.LocalStack(workdir=tmp_path / "stack", data_root=data_root, code_dir=app_dir).start()
+    local = start_stack(tmp_path, app_dir)
     try:
         (app_dir / synced_from.name / "silver_asset.py").write_text("def broken(:\n")
         argv = steps["run"]["cmd"].split()

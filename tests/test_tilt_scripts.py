@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_tool
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((REPO / "tilt").glob("*.sh"))
 SEED = (REPO / "tilt/seed-bronze-in-pod.sh").read_text()
@@ -59,12 +61,14 @@ def in_pod(script: str, *args: str, stdin: bytes = b"", image: str | None = None
 @pytest.fixture(params=["host", "image"])
 def where(request, tmp_path):
     """Where pod-side scripts run; the bronze/gold directories are world-writable as fsGroup makes PVCs."""
-    if request.param == "image":
+    if request.param == "host":
+        return None
+    try:
+        return request.getfixturevalue("image")  # the built user-code image, where conftest provides one
+    except pytest.FixtureLookupError:
         image = os.environ.get("MEDALLION_IMAGE")
-        if not image or not shutil.which("docker"):
-            pytest.skip("set MEDALLION_IMAGE to a built dagster-repo image (and have docker) to run in the image")
-        return image
-    return None
+    require_tool("medallion-image", bool(image and shutil.which("docker")), "set MEDALLION_IMAGE to a built image")
+    return image
 
 
 @pytest.fixture

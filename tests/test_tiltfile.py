@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytest.importorskip("starlark", reason="starlark-pyo3 is not installed (pip install -e '.[dev]')")
-
 from tests.tilt_api_stub import Link, TiltfileError, evaluate
 
 REPO = Path(__file__).resolve().parents[1]

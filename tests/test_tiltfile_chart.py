@@ -15,8 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-pytest.importorskip("starlark", reason="starlark-pyo3 is not installed (pip install -e '.[dev]')")
-
+from tests.conftest import require_tool
 from tests.tilt_api_stub import evaluate
 
 pytestmark = pytest.mark.helm
@@ -28,8 +27,8 @@ TILT_IMAGE = "dagster-repo:tilt-0123456789abcdef"  # the form of the refs Tilt d
 def helm_and_chart() -> tuple[str, str]:
     helm = os.environ.get("HELM_BIN") or shutil.which("helm")
     chart = os.environ.get("DAGSTER_CHART")
-    if not helm or not chart:
-        pytest.skip("needs HELM_BIN (or helm on PATH) and DAGSTER_CHART; .ci/setup-helm.sh provides both")
+    require_tool("helm", bool(helm), "no helm: set HELM_BIN or put helm on PATH (.ci/setup-helm.sh)")
+    require_tool("dagster-chart", bool(chart), "DAGSTER_CHART is not set (.ci/setup-helm.sh provides the chart)")
     return helm, chart
 
 
