@@ -58,7 +58,7 @@ def in_pod(script: str, *args: str, stdin: bytes = b"", image: str | None = None
     return subprocess.run(command, input=stdin, capture_output=True, timeout=120)
 
 
-@pytest.fixture(params=["host", "image"])
+@pytest.fixture(params=["host", pytest.param("image", marks=pytest.mark.docker)])
 def where(request, tmp_path):
     """Where pod-side scripts run; the bronze/gold directories are world-writable as fsGroup makes PVCs."""
     if request.param == "host":
