@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Print the heads and row counts of silver, rejected rows and gold as the pipeline left them on the PVCs.
+# The project's summary module runs inside the code-server pod, which mounts all three layers in both run
+# modes; extra arguments are passed to it. --dry-run prints the command instead of running it.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=SCRIPTDIR/../project.env
+source "${REPO_ROOT}/project.env"
+
+# The chart names the code-server Deployment <release>-dagster-user-deployments-<location>.
+deployment="${HELM_RELEASE}-dagster-user-deployments-${CODE_LOCATION}"
+command=(kubectl --namespace "${NAMESPACE}" exec "deployment/${deployment}" -- python -m dagster_project.summary)
+
+if [[ "${1:-}" == --dry-run ]]; then
+    shift
+    printf '%q ' "${command[@]}" "$@"
+    printf '\n'
+    exit 0
+fi
+exec "${command[@]}" "$@"
