@@ -168,7 +168,7 @@ apply_manifests() {
 }
 
 seed_bronze() {
-    note "seeding bronze-pvc from the image's sample if it holds no bronze_data.csv"
+    note "seeding ${BRONZE_PVC} from the image's sample if it holds no bronze_data.csv"
     if ! run kubectl --context "${kube_context}" --namespace "${NAMESPACE}" wait --for=condition=complete "job/${SEED_JOB}" --timeout=300s; then
         kubectl --context "${kube_context}" --namespace "${NAMESPACE}" logs "job/${SEED_JOB}" >&2 || true
         die "the ${SEED_JOB} Job did not complete; see its log above and 'kubectl -n ${NAMESPACE} describe job ${SEED_JOB}'."

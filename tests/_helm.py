@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from _project import REPO_ROOT, load_project_env
 
 RUN_MODES = ("inprocess", "k8s-jobs")

@@ -4,7 +4,6 @@ arguments, and check what the cluster would receive."""
 import kubernetes_validate
 import pytest
 import yaml
-
 from _helm import (
     IMAGE_TAG,
     RUN_MODES,
@@ -59,7 +58,15 @@ def test_user_code_runs_the_deployed_image_as_a_reloadable_code_server(rendered)
     assert container["imagePullPolicy"] == "IfNotPresent"
     port = ENV["CODE_SERVER_PORT"]
     assert container["args"] == [
-        "dagster", "code-server", "start", "-h", "0.0.0.0", "-p", port, "-m", "dagster_project",
+        "dagster",
+        "code-server",
+        "start",
+        "-h",
+        "0.0.0.0",
+        "-p",
+        port,
+        "-m",
+        "dagster_project",
     ]
     env = {e["name"]: e for e in container["env"]}
     assert env["DAGSTER_CURRENT_IMAGE"]["value"] == image
@@ -70,7 +77,13 @@ def test_user_code_runs_the_deployed_image_as_a_reloadable_code_server(rendered)
         find(objects, "ConfigMap", f"{ENV['HELM_RELEASE']}-workspace-yaml")["data"]["workspace.yaml"]
     )
     assert workspace["load_from"] == [
-        {"grpc_server": {"host": ENV["CODE_LOCATION"], "port": int(port), "location_name": ENV["CODE_LOCATION"]}}
+        {
+            "grpc_server": {
+                "host": ENV["CODE_LOCATION"],
+                "port": int(port),
+                "location_name": ENV["CODE_LOCATION"],
+            }
+        }
     ]
 
 
@@ -210,7 +223,9 @@ def effective_pull_policy(container: dict) -> str:
 
 def test_every_image_is_official_pinned_and_pulled_only_if_missing(rendered):
     _, objects = rendered
-    images = {c["image"]: effective_pull_policy(c) for _, spec in pod_specs(objects) for c in containers(spec)}
+    images = {
+        c["image"]: effective_pull_policy(c) for _, spec in pod_specs(objects) for c in containers(spec)
+    }
     (postgres,) = k8s_manifest("postgres.yaml", "Deployment")["spec"]["template"]["spec"]["containers"]
     # The list README's "Images" section documents.
     assert set(images) == {
