@@ -2,7 +2,8 @@
 build-and-deploy.sh passes to `helm upgrade --install` (read from its --dry-run plan).
 
 The chart comes from DAGSTER_CHART (a chart directory or .tgz) and helm from HELM_BIN or PATH;
-.ci/setup-helm.sh provides both. Without them the calling test is skipped with the reason.
+.ci/setup-helm.sh provides both. Without them the calling test is skipped with the reason, or fails where
+MEDALLION_REQUIRE lists "helm" / "dagster-chart".
 """
 
 import os
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _project import REPO_ROOT, load_project_env
+
+from tests._project import REPO_ROOT, load_project_env
+from tests.conftest import require_tool
 
 RUN_MODES = ("inprocess", "k8s-jobs")
 IMAGE_TAG = "render-test-0001"
@@ -32,15 +35,17 @@ def helm_binary() -> str:
             pytest.fail(f"HELM_BIN={configured} is not an executable file")
         return configured
     found = shutil.which("helm")
-    if not found:
-        pytest.skip("no helm: set HELM_BIN or put helm on PATH (.ci/setup-helm.sh installs one)")
+    require_tool("helm", found is not None, "no helm: set HELM_BIN or put helm on PATH (.ci/setup-helm.sh)")
     return found
 
 
 def chart_path() -> str:
     configured = os.environ.get("DAGSTER_CHART")
-    if not configured:
-        pytest.skip("DAGSTER_CHART is not set: point it at the dagster chart dir or .tgz (.ci/setup-helm.sh)")
+    require_tool(
+        "dagster-chart",
+        bool(configured),
+        "DAGSTER_CHART is not set: point it at the dagster chart dir or .tgz (.ci/setup-helm.sh)",
+    )
     if not Path(configured).exists():
         pytest.fail(f"DAGSTER_CHART={configured} does not exist")
     return configured
@@ -48,9 +53,7 @@ def chart_path() -> str:
 
 @cache
 def chart_metadata() -> dict:
-    shown = subprocess.run(
-        [helm_binary(), "show", "chart", chart_path()], check=True, capture_output=True, text=True
-    )
+    shown = subprocess.run([helm_binary(), "show", "chart", chart_path()], check=True, capture_output=True, text=True)
     return yaml.safe_load(shown.stdout)
 
 

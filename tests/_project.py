@@ -1,16 +1,14 @@
-"""project.env as a dict, for tests written before tests/conftest.py provides the `project_env` fixture."""
+"""project.env at import time, for module-level constants and test parametrization (the `project_env`
+fixture of conftest.py serves test bodies)."""
 
-from pathlib import Path
+from functools import cache
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import parse_env_file
+from tests.stack import REPO_ROOT
+
+__all__ = ["REPO_ROOT", "load_project_env"]
 
 
-def load_project_env(path: Path = REPO_ROOT / "project.env") -> dict[str, str]:
-    """Parse the plain KEY=value lines the shell scripts `source`; comments and blank lines are skipped."""
-    values = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
-    return values
+@cache
+def load_project_env() -> dict[str, str]:
+    return parse_env_file(REPO_ROOT / "project.env")

@@ -4,7 +4,8 @@ image's sample and the bronze volume: it seeds an empty volume and never overwri
 import subprocess
 
 import yaml
-from _project import REPO_ROOT, load_project_env
+
+from tests._project import REPO_ROOT, load_project_env
 
 ENV = load_project_env()
 

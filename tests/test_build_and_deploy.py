@@ -7,8 +7,9 @@ import shutil
 import subprocess
 
 import pytest
-from _helm import planned_command
-from _project import REPO_ROOT, load_project_env
+
+from tests._helm import planned_command
+from tests._project import REPO_ROOT, load_project_env
 
 ENV = load_project_env()
 SCRIPT = REPO_ROOT / "build-and-deploy.sh"
@@ -45,9 +46,7 @@ def test_help_describes_the_options():
 @pytest.mark.parametrize("run_mode", ["inprocess", "k8s-jobs"])
 def test_dry_run_prints_the_whole_plan_and_runs_nothing(run_mode, tripwire_path):
     path, calls = tripwire_path
-    result = run_script(
-        "--dry-run", "--run-mode", run_mode, "--tag", "abc-1", "--context", "orbstack", path=path
-    )
+    result = run_script("--dry-run", "--run-mode", run_mode, "--tag", "abc-1", "--context", "orbstack", path=path)
     assert result.returncode == 0, result.stderr
     assert calls() == ""
 
@@ -71,9 +70,7 @@ def test_dry_run_prints_the_whole_plan_and_runs_nothing(run_mode, tripwire_path)
     assert "scripts/inspect-outputs.sh" in plan
 
     # Image before manifests, manifests and the bronze seed before the chart that needs them.
-    order = [
-        plan.index(marker) for marker in ("+ docker build", "+ kubectl", "job/bronze-seed", "+ helm upgrade")
-    ]
+    order = [plan.index(marker) for marker in ("+ docker build", "+ kubectl", "job/bronze-seed", "+ helm upgrade")]
     assert order == sorted(order)
 
 

@@ -1,20 +1,24 @@
 """Render the real dagster chart with real helm in both run modes, with build-and-deploy.sh's own values
 arguments, and check what the cluster would receive."""
 
+import subprocess
+
 import kubernetes_validate
 import pytest
 import yaml
-from _helm import (
+
+from tests._helm import (
     IMAGE_TAG,
     RUN_MODES,
     chart_metadata,
     containers,
+    deploy_plan,
     find,
     instance_config,
     pod_specs,
     render,
 )
-from _project import REPO_ROOT, load_project_env
+from tests._project import REPO_ROOT, load_project_env
 
 pytestmark = pytest.mark.helm
 
@@ -92,9 +96,7 @@ def test_user_code_mounts_the_layers_with_bronze_read_only(rendered):
     pod = user_code_pod(objects)
     (container,) = pod["containers"]
     claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]}
-    mounts = {
-        claims[m["name"]]: (m["mountPath"], m.get("readOnly", False)) for m in container["volumeMounts"]
-    }
+    mounts = {claims[m["name"]]: (m["mountPath"], m.get("readOnly", False)) for m in container["volumeMounts"]}
     root = ENV["DATA_ROOT"]
     assert mounts == {
         ENV["BRONZE_PVC"]: (f"{root}/bronze", True),
@@ -130,8 +132,7 @@ def test_nodeport_service_targets_the_webserver(rendered):
     selected = [
         obj["metadata"]["name"]
         for obj in objects
-        if obj["kind"] == "Deployment"
-        and selector.items() <= obj["spec"]["template"]["metadata"]["labels"].items()
+        if obj["kind"] == "Deployment" and selector.items() <= obj["spec"]["template"]["metadata"]["labels"].items()
     ]
     assert selected == [WEBSERVER]
     chart_service = find(objects, "Service", WEBSERVER)
@@ -223,9 +224,7 @@ def effective_pull_policy(container: dict) -> str:
 
 def test_every_image_is_official_pinned_and_pulled_only_if_missing(rendered):
     _, objects = rendered
-    images = {
-        c["image"]: effective_pull_policy(c) for _, spec in pod_specs(objects) for c in containers(spec)
-    }
+    images = {c["image"]: effective_pull_policy(c) for _, spec in pod_specs(objects) for c in containers(spec)}
     (postgres,) = k8s_manifest("postgres.yaml", "Deployment")["spec"]["template"]["spec"]["containers"]
     # The list README's "Images" section documents.
     assert set(images) == {
@@ -252,3 +251,15 @@ def test_rendered_objects_validate_against_the_kubernetes_schemas(rendered):
             kubernetes_validate.validate(obj, version, strict=True)
         validated += 1
     assert validated >= 15
+
+
+def test_inspect_outputs_execs_into_the_rendered_code_server(rendered):
+    _, objects = rendered
+    printed = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "inspect-outputs.sh"), "--dry-run"], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert printed[:5] == ["kubectl", "--namespace", ENV["NAMESPACE"], "exec", f"deployment/{USER_CODE_DEPLOYMENT}"]
+    assert printed[5:] == ["--", "python", "-m", "dagster_project.summary", "--head", "5"]
+    find(objects, "Deployment", USER_CODE_DEPLOYMENT)
+    # build-and-deploy.sh points at the same Deployment for logs.
+    assert f"logs deployment/{USER_CODE_DEPLOYMENT}" in deploy_plan("inprocess")

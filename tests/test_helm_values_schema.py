@@ -17,18 +17,16 @@ import kubernetes_validate
 import pytest
 import referencing
 import yaml
-from _helm import RUN_MODES, chart_path, helm_upgrade_words, require_pinned_chart
-from _project import REPO_ROOT
+
+from tests._helm import RUN_MODES, chart_path, helm_upgrade_words, require_pinned_chart
+from tests._project import REPO_ROOT
 
 pytestmark = pytest.mark.helm
 
 SUBCHART = "dagster-user-deployments"
 REMOTE_DEFINITIONS = "https://raw.githubusercontent.com/yannh/kubernetes-json-schema/master/"
 LOCAL_DEFINITIONS = (
-    Path(kubernetes_validate.__file__).parent
-    / "kubernetes-json-schema"
-    / "v1.25.0-local"
-    / "_definitions.json"
+    Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / "v1.25.0-local" / "_definitions.json"
 )
 
 
@@ -87,9 +85,7 @@ def kubernetes_definitions(uri: str) -> referencing.Resource:
     definitions = json.loads(LOCAL_DEFINITIONS.read_text())["$defs"]
     # The chart points into `#/definitions/...`, the bundled file's own references into `#/$defs/...`.
     contents = {"definitions": definitions, "$defs": definitions}
-    return referencing.Resource.from_contents(
-        contents, default_specification=referencing.jsonschema.DRAFT202012
-    )
+    return referencing.Resource.from_contents(contents, default_specification=referencing.jsonschema.DRAFT202012)
 
 
 def validate(schema_text: str, values: dict) -> None:

@@ -11,8 +11,6 @@ import json
 
 import pytest
 import yaml
-from _helm import find, instance_config, render
-from _project import load_project_env
 from dagster import DagsterInstance
 from dagster._config import process_config
 from dagster._core.code_pointer import ModuleCodePointer
@@ -20,6 +18,9 @@ from dagster._core.launcher import LaunchRunContext
 from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster_k8s import K8sRunLauncher
+
+from tests._helm import find, instance_config, render
+from tests._project import load_project_env
 
 pytestmark = pytest.mark.helm
 
@@ -70,9 +71,7 @@ def launched_job(rendered, tmp_path):
     batch_api = RecordingBatchApi()
     launcher = K8sRunLauncher(**validated.value, k8s_client_batch_api=batch_api)
 
-    (code_server,) = find(rendered, "Deployment", USER_CODE_DEPLOYMENT)["spec"]["template"]["spec"][
-        "containers"
-    ]
+    (code_server,) = find(rendered, "Deployment", USER_CODE_DEPLOYMENT)["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in code_server["env"]}
     origin = JobPythonOrigin(
         job_name="medallion_job",
@@ -101,9 +100,7 @@ def test_run_job_lands_in_the_release_namespace(launched_job):
 def test_run_pod_uses_the_deployed_image_without_pulling(launched_job, rendered):
     _, job = launched_job
     (container,) = job.spec.template.spec.containers
-    (code_server,) = find(rendered, "Deployment", USER_CODE_DEPLOYMENT)["spec"]["template"]["spec"][
-        "containers"
-    ]
+    (code_server,) = find(rendered, "Deployment", USER_CODE_DEPLOYMENT)["spec"]["template"]["spec"]["containers"]
     assert container.image == code_server["image"]
     assert container.image.startswith(f"{ENV['IMAGE']}:")
     assert container.image_pull_policy == "IfNotPresent"
@@ -114,9 +111,7 @@ def test_run_pod_mounts_the_layers_with_bronze_read_only(launched_job):
     pod = job.spec.template.spec
     (container,) = pod.containers
     claims = {v.name: v.persistent_volume_claim.claim_name for v in pod.volumes if v.persistent_volume_claim}
-    mounts = {
-        claims[m.name]: (m.mount_path, bool(m.read_only)) for m in container.volume_mounts if m.name in claims
-    }
+    mounts = {claims[m.name]: (m.mount_path, bool(m.read_only)) for m in container.volume_mounts if m.name in claims}
     root = ENV["DATA_ROOT"]
     assert mounts == {
         ENV["BRONZE_PVC"]: (f"{root}/bronze", True),

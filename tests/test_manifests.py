@@ -6,7 +6,8 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from _project import REPO_ROOT, load_project_env
+
+from tests._project import REPO_ROOT, load_project_env
 
 ENV = load_project_env()
 # An older release a not-updated Docker Desktop may still run, and the newest the validator knows.
@@ -93,9 +94,7 @@ def test_postgres_uses_the_official_image_and_the_chart_secret():
     helm_values = yaml.safe_load((REPO_ROOT / "helm" / "values.yaml").read_text())
     assert secret_ref == {"name": helm_values["global"]["postgresqlSecretName"], "key": "postgresql-password"}
     assert secret_ref["name"] in by_kind("Secret")
-    claims = [
-        v["persistentVolumeClaim"]["claimName"] for v in deployment["spec"]["template"]["spec"]["volumes"]
-    ]
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in deployment["spec"]["template"]["spec"]["volumes"]]
     assert claims == ["postgres-pvc"]
 
 

@@ -6,7 +6,8 @@ import tomllib
 
 import pytest
 import yaml
-from _project import REPO_ROOT, load_project_env
+
+from tests._project import REPO_ROOT, load_project_env
 
 ENV = load_project_env()
 LAYERS = {"bronze": ENV["BRONZE_PVC"], "silver": ENV["SILVER_PVC"], "gold": ENV["GOLD_PVC"]}
@@ -55,12 +56,8 @@ def test_user_deployment_names_image_port_and_location():
 def test_user_deployment_mounts_the_project_pvcs_at_the_data_root():
     deployment = user_deployment()
     claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in deployment["volumes"]}
-    mounts = {
-        claims[m["name"]]: (m["mountPath"], m.get("readOnly", False)) for m in deployment["volumeMounts"]
-    }
-    assert mounts == {
-        pvc: (f"{ENV['DATA_ROOT']}/{layer}", layer == "bronze") for layer, pvc in LAYERS.items()
-    }
+    mounts = {claims[m["name"]]: (m["mountPath"], m.get("readOnly", False)) for m in deployment["volumeMounts"]}
+    assert mounts == {pvc: (f"{ENV['DATA_ROOT']}/{layer}", layer == "bronze") for layer, pvc in LAYERS.items()}
 
 
 def test_pods_run_as_the_image_user():
@@ -87,9 +84,7 @@ def test_dockerfile_bakes_the_sample_the_seed_job_copies():
     if not dockerfile.exists():
         pytest.skip("no Dockerfile on this branch yet (helper `image` writes it)")
     text = dockerfile.read_text()
-    assert re.search(
-        r"^COPY .*data/bronze/bronze_data\.csv \$\{APP_DIR\}/data/bronze/bronze_data\.csv$", text, re.M
-    )
+    assert re.search(r"^COPY .*data/bronze/bronze_data\.csv \$\{APP_DIR\}/data/bronze/bronze_data\.csv$", text, re.M)
     assert re.search(rf"^ENV APP_DIR={re.escape(ENV['APP_DIR'])}\b", text, re.M)
     assert f"ARG APP_UID={ENV['APP_UID']}" in text
     assert f"ARG APP_GID={ENV['APP_GID']}" in text

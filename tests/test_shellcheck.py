@@ -5,7 +5,9 @@ import shutil
 import subprocess
 
 import pytest
-from _project import REPO_ROOT
+
+from tests._project import REPO_ROOT
+from tests.conftest import require_tool
 
 SKIPPED_DIRS = {".git", ".cache", ".venv", "node_modules", "__pycache__"}
 SHELL_SHEBANGS = ("#!/bin/sh", "#!/bin/bash", "#!/usr/bin/env bash", "#!/usr/bin/env sh")
@@ -19,9 +21,7 @@ def is_shell_script(path) -> bool:
 
 def shell_scripts() -> list:
     found = {
-        path
-        for path in REPO_ROOT.rglob("*.sh")
-        if not SKIPPED_DIRS.intersection(path.relative_to(REPO_ROOT).parts)
+        path for path in REPO_ROOT.rglob("*.sh") if not SKIPPED_DIRS.intersection(path.relative_to(REPO_ROOT).parts)
     }
     ci_dir = REPO_ROOT / ".ci"
     if ci_dir.is_dir():
@@ -37,8 +37,11 @@ def test_the_deployment_scripts_are_found():
 @pytest.mark.parametrize("script", shell_scripts(), ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
 def test_shellcheck_clean(script):
     shellcheck = shutil.which("shellcheck")
-    if not shellcheck:
-        pytest.skip("shellcheck is not installed (apt-get install shellcheck, or .ci/setup-shellcheck.sh)")
+    require_tool(
+        "shellcheck",
+        shellcheck is not None,
+        "shellcheck is not installed (apt-get install shellcheck, or .ci/setup-shellcheck.sh)",
+    )
     # -x follows `source` lines (project.env) as the scripts declare them with shellcheck directives.
     result = subprocess.run(
         [shellcheck, "--external-sources", "--severity=style", str(script)],
