@@ -67,7 +67,11 @@ def where(request, tmp_path):
         return request.getfixturevalue("image")  # the built user-code image, where conftest provides one
     except pytest.FixtureLookupError:
         image = os.environ.get("MEDALLION_IMAGE")
-    require_tool("medallion-image", bool(image and shutil.which("docker")), "set MEDALLION_IMAGE to a built image")
+    present = (
+        bool(image and shutil.which("docker"))
+        and subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode == 0
+    )
+    require_tool("medallion-image", present, f"set MEDALLION_IMAGE to a built dagster-repo image (got {image!r})")
     return image
 
 
@@ -119,12 +123,15 @@ def test_keeps_a_differing_file_unless_replace_is_chosen(bronze, where):
     assert leftovers(bronze) == []
 
 
-@pytest.mark.parametrize(("stdin", "policy"), [(b"not a tar archive", "keep"), (None, "overwrite")])
-def test_bad_input_changes_nothing(bronze, where, stdin, policy):
+@pytest.mark.parametrize(
+    ("stdin", "policy", "message"),
+    [(b"not a tar archive", "keep", b"tar"), (None, "overwrite", b"ON_CONFLICT must be keep or replace")],
+)
+def test_bad_input_changes_nothing(bronze, where, stdin, policy, message):
     (bronze / "bronze_data.csv").write_text("original\n")
     stdin = tar_of({"bronze_data.csv": SAMPLE}) if stdin is None else stdin
     result = in_pod(SEED, str(bronze), policy, stdin=stdin, image=where, mount=bronze)
-    assert result.returncode != 0
+    assert result.returncode == 2 and message in result.stderr, result.stderr
     assert (bronze / "bronze_data.csv").read_text() == "original\n"
     assert leftovers(bronze) == []
 
