@@ -291,10 +291,23 @@ def test_pipeline_sums_units_past_int64(tmp_path):
     assert parsed(run_pipeline(bronze, tmp_path)) == parsed(pandas_out)
 
 
-@pytest.mark.xfail(strict=True, reason="medallion_job title-cases with Arrow (utf8_title), not Python's str.title()")
 def test_pipeline_title_cases_like_python(tmp_path):
     rows = ["order_id,order_date,customer_id,region,product,category,quantity,unit_price"]
     rows += [f"T{i},2024-01-01,C,{region},P,C,1,1" for i, region in enumerate(["ΣΑΣ", "ǆungla"])]
     bronze = write_rows(tmp_path / "bronze_data.csv", rows)
+    pandas_out, _ = both_references(bronze, tmp_path)
+    assert parsed(run_pipeline(bronze, tmp_path)) == parsed(pandas_out)
+
+
+def test_references_write_header_only_files_for_a_header_only_bronze(tmp_path):
+    bronze = write_rows(tmp_path / "bronze_data.csv", [HUGE_UNITS_ROWS[0]])
+    pandas_out, duckdb_out = both_references(bronze, tmp_path)
+    assert raw(pandas_out) == raw(duckdb_out)
+    assert all(len(table) == 1 for table in parsed(pandas_out).values())
+
+
+@pytest.mark.xfail(strict=True, reason="medallion_job fails a header-only bronze; contract: no survivor -> success")
+def test_pipeline_writes_header_only_files_for_a_header_only_bronze(tmp_path):
+    bronze = write_rows(tmp_path / "bronze_data.csv", [HUGE_UNITS_ROWS[0]])
     pandas_out, _ = both_references(bronze, tmp_path)
     assert parsed(run_pipeline(bronze, tmp_path)) == parsed(pandas_out)
