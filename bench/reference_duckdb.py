@@ -33,12 +33,13 @@ CSV_OPTIONS = "header = true, all_varchar = true, delim = ',', quote = '\"', esc
 
 CLASSIFY = """
 CREATE TABLE classified AS
-WITH checked AS (
+WITH trimmed AS (SELECT rowid + 1 AS source_row, {trimmed} FROM bronze),
+checked AS (
     SELECT *,
         CASE
             WHEN order_id = '' THEN 'missing_order_id'
             WHEN region = '' THEN 'missing_region'
-            WHEN NOT regexp_full_match(order_date, '[0-9]{4}-[0-9]{2}-[0-9]{2}')
+            WHEN NOT regexp_full_match(order_date, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')
                 OR order_date < '0001' OR try_strptime(order_date, '%Y-%m-%d') IS NULL
                 THEN 'invalid_order_date'
             WHEN NOT regexp_full_match(quantity, '[0-9]+')
@@ -62,7 +63,7 @@ CREATE MACRO pow10(n) AS CAST(rpad('1', CAST(greatest(n, 0) AS INTEGER) + 1, '0'
 
 # A price with k decimals (trailing zeros dropped) is the integer whole||fraction scaled by 10^k.
 SILVER = """
-CREATE TABLE silver AS
+CREATE VIEW silver AS
 WITH priced AS (
     SELECT *,
         CAST(quantity AS HUGEINT) * CAST(split_part(unit_price, '.', 1) || fraction AS HUGEINT) AS scaled,
@@ -125,34 +126,24 @@ def bronze_columns(con: duckdb.DuckDBPyConnection, bronze: Path) -> dict[str, st
 def run(bronze: Path, out: Path) -> None:
     con = duckdb.connect()
     columns = bronze_columns(con, bronze)
+    # Loaded in parallel; with preserve_insertion_order (the default) rowid then follows file order. Numbering
+    # rows with row_number() OVER () while reading would force the scan and the trims onto one thread.
+    con.execute(f"CREATE TABLE bronze AS SELECT * FROM read_csv(?, {CSV_OPTIONS})", [str(bronze)])
     trimmed = ", ".join(
         f"regexp_replace(coalesce({quote_identifier(source)}, ''), '{EDGE_WHITESPACE}', '', 'g') AS {name}"
         for name, source in columns.items()
     )
-    con.execute(
-        f"CREATE TABLE trimmed AS SELECT row_number() OVER () AS source_row, {trimmed} FROM read_csv(?, {CSV_OPTIONS})",
-        [str(bronze)],
-    )
-    con.execute(CLASSIFY)
+    con.execute(CLASSIFY.format(trimmed=trimmed))
+    con.execute("DROP TABLE bronze")
     con.execute(POW10)
     con.execute(SILVER)
     (out / "silver").mkdir(parents=True, exist_ok=True)
     (out / "gold").mkdir(parents=True, exist_ok=True)
-    strings = [text(name) for name in REQUIRED]
-    copy(
-        con,
-        f"""
-        SELECT {", ".join(strings)}, {money("total_cents")} AS total_amount, order_month
-        FROM silver ORDER BY source_row""",
-        out / "silver" / "silver_data.csv",
-    )
-    copy(
-        con,
-        f"""
-        SELECT {", ".join(strings)}, source_row, reject_reason
-        FROM classified WHERE reject_reason IS NOT NULL ORDER BY source_row""",
-        out / "silver" / "rejected_rows.csv",
-    )
+    strings = ", ".join(text(name) for name in REQUIRED)
+    rejects = f"SELECT {strings}, source_row, reject_reason FROM classified WHERE reject_reason IS NOT NULL"
+    copy(con, f"{rejects} ORDER BY source_row", out / "silver" / "rejected_rows.csv")
+    silver = f"SELECT {strings}, {money('total_cents')} AS total_amount, order_month FROM silver"
+    copy(con, f"{silver} ORDER BY source_row", out / "silver" / "silver_data.csv")
     gold = GOLD.format(revenue=money("cents"), average=money("(2 * cents + orders) // (2 * orders)"))
     copy(con, gold, out / "gold" / "gold_data.csv")
 
