@@ -1,0 +1,47 @@
+# Local, no-cluster workflow. `make run` and `make test` are the two commands the README starts with.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Absolute paths: Dagster resolves DAGSTER_HOME as given, and the runs it launches may change directory.
+export DATA_ROOT ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+
+.PHONY: help install run dev summary test lint format bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed  ## create .venv and install the project with its dev tools
+
+run: install  ## run medallion_job on ./data with no cluster, then print what it produced
+	$(BIN)/dagster job execute -m dagster_project -j medallion_job
+	@echo
+	$(BIN)/python -m dagster_project.summary
+
+summary: install  ## print rows per layer, rejects per reason and the gold table under DATA_ROOT
+	$(BIN)/python -m dagster_project.summary --head 5
+
+dev: install  ## Dagster UI on http://localhost:3000 over ./data
+	$(BIN)/dagster dev
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint  ## lint, then the whole test suite (pytest exits non-zero when nothing ran)
+	$(BIN)/python -m pytest
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:  ## remove outputs of local runs (never bronze) and the local instance state
+	rm -rf data/silver data/gold
+	find dagster_home -mindepth 1 -not -name dagster.yaml -delete

@@ -1,0 +1,73 @@
+"""Bronze: the raw orders file as delivered. Validated and described here, never modified."""
+
+import time
+
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from loguru import logger
+
+from dagster_project.csv_io import CsvTable, LayerFileError
+from dagster_project.log_bridge import loguru_to_dagster
+from dagster_project.metadata import describe_csv, human_size
+from dagster_project.resources import LayerStorage
+from dagster_project.rules import REQUIRED_COLUMNS
+
+# With the in-process executor the silver step runs right after bronze in the same process; handing it the
+# parsed table saves a second parse. Keyed by the file's identity, so a changed file is always re-read.
+_parsed: dict[tuple, CsvTable] = {}
+
+
+def load_bronze(storage: LayerStorage, *, keep_for_next_step: bool = False) -> CsvTable:
+    """Parse the bronze file strictly; any problem becomes a Failure naming the file, shown in the UI."""
+    path = storage.bronze_path()
+    try:
+        stat = path.stat()
+        identity = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        cached = _parsed.pop(identity, None)
+        if cached is not None:
+            logger.debug("reusing the bronze table parsed by the previous step ({} rows)", len(cached.frame))
+            return cached
+    except OSError:
+        identity = None
+    logger.info("reading bronze file {}", path)
+    try:
+        table = storage.read_csv(path, REQUIRED_COLUMNS)
+        if table.frame.empty:
+            raise LayerFileError(path, "has a header but no data rows")
+    except LayerFileError as error:
+        logger.error("bronze file rejected: {}", error)
+        raise Failure(
+            description=f"Bronze file {error.path} cannot be used: {error.problem}",
+            metadata={"path": MetadataValue.path(str(error.path)), "problem": error.problem},
+        ) from error
+    _parsed.clear()
+    if keep_for_next_step and identity is not None:
+        _parsed[identity] = table
+    return table
+
+
+@asset(group_name="bronze", kinds={"csv", "pandas"})
+def bronze_orders(context: AssetExecutionContext, storage: LayerStorage) -> MaterializeResult:
+    """Raw orders from bronze/bronze_data.csv: checks the file is a readable CSV with every required
+    column and records its size, rows, columns and first rows. The file itself is never touched."""
+    with loguru_to_dagster(context):
+        started = time.perf_counter()
+        table = load_bronze(storage, keep_for_next_step=True)
+        logger.info(
+            "read {} ({}): {} rows, {} columns in the header",
+            table.path,
+            human_size(table.size_bytes),
+            len(table.frame),
+            len(table.header),
+        )
+        if table.ignored_columns:
+            logger.warning("ignoring extra column(s) not in the contract: {}", ", ".join(table.ignored_columns))
+        elapsed = time.perf_counter() - started
+        logger.success("bronze validated in {:.3f}s", elapsed)
+        return MaterializeResult(
+            metadata={
+                **describe_csv(table.path, table.frame, {}, table.size_bytes),
+                "header": ", ".join(table.header),
+                "ignored_columns": ", ".join(table.ignored_columns) or "none",
+                "elapsed_seconds": round(elapsed, 3),
+            }
+        )

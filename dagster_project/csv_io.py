@@ -1,0 +1,258 @@
+"""CSV in and out of the layer directories: strict reading, fast quoting-minimal writing, atomic replace.
+
+Reading goes through pyarrow's multi-threaded parser with every column typed as string; anything the fast
+parser rejects (or cannot see, such as an unterminated quote at end of file) is re-read with Python's strict
+csv module to name the exact line and problem. Writing never exposes a partial file: rows go to a temporary
+file in the same directory, are fsynced, and replace the old file in one rename.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+SCAN_CHUNK_BYTES = 16 * 1024 * 1024
+WRITE_CHUNK_ROWS = 1_000_000
+NEEDS_QUOTES = r'[",\r\n]'
+
+
+class LayerFileError(ValueError):
+    """A layer file that cannot be used; the message names the file and the problem in plain words."""
+
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    path: Path
+    size_bytes: int
+    header: tuple[str, ...]
+    ignored_columns: tuple[str, ...]
+    frame: pd.DataFrame
+
+
+def read_csv_columns(path: Path, wanted: Sequence[str], *, exact: bool = False) -> CsvTable:
+    """Read the `wanted` columns of a headed CSV as strings, in `wanted` order.
+
+    Header names match after trimming and lower-casing. With `exact`, the header must be exactly `wanted`
+    (used for the layer files this pipeline wrote itself).
+    """
+    size = _require_regular_file(path)
+    quotes_are_unbalanced = _scan_text(path)
+    header = _read_header(path)
+    normalized = [name.strip().lower() for name in header]
+    positions = _locate_columns(path, normalized, wanted, exact=exact)
+
+    column_names = [f"column_{index}" for index in range(len(header))]
+    try:
+        table = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(column_names=column_names, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=[column_names[positions[name]] for name in wanted],
+                column_types=dict.fromkeys(column_names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        _diagnose_structure(path, len(header))
+        raise LayerFileError(path, f"could not be parsed as CSV: {error}") from error
+    if quotes_are_unbalanced:
+        # The fast parser silently closes a quote left open at end of file; the strict reader does not.
+        _diagnose_structure(path, len(header))
+
+    table = table.rename_columns(list(wanted))
+    ignored = tuple(raw for raw, name in zip(header, normalized, strict=True) if name not in wanted)
+    return CsvTable(
+        path=path,
+        size_bytes=size,
+        header=tuple(header),
+        ignored_columns=ignored,
+        frame=table.to_pandas(),
+    )
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: Path) -> int:
+    """Replace `path` with `frame` as CSV in one rename; returns the bytes written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_temp_files(path)
+    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            size = encode_csv(frame, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates 0600; the layer files are meant to be read by people and other pods.
+        os.chmod(temp_name, 0o664)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+    return size
+
+
+def remove_abandoned_temp_files(path: Path) -> list[Path]:
+    """Delete temporary files a killed writer of `path` left behind (its process no longer exists)."""
+    removed = []
+    for candidate in path.parent.glob(f".{path.name}.*.tmp"):
+        owner = candidate.name[len(path.name) + 2 :].split(".", 1)[0]
+        if owner.isdigit() and not _process_alive(int(owner)):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
+def encode_csv(frame: pd.DataFrame, handle: BinaryIO) -> int:
+    """RFC 4180 with quotes only where a value needs them, "\\n" line ends, UTF-8; returns bytes written."""
+    header = _quote_where_needed(pa.array([str(name) for name in frame.columns], pa.string()))
+    written = handle.write((",".join(header.to_pylist()) + "\n").encode("utf-8"))
+    as_text = frame.astype({name: "str" for name, dtype in frame.dtypes.items() if dtype != "str"})
+    table = pa.Table.from_pandas(as_text, preserve_index=False)
+    for start in range(0, table.num_rows, WRITE_CHUNK_ROWS):
+        chunk = table.slice(start, WRITE_CHUNK_ROWS)
+        fields = [_quote_where_needed(column.combine_chunks()) for column in chunk.columns]
+        written += handle.write(_encode_lines(fields))
+    return written
+
+
+def _encode_lines(fields: list[pa.Array]) -> memoryview:
+    lines = pc.binary_join_element_wise(*fields, ",") if len(fields) > 1 else fields[0]
+    terminated = pc.binary_join_element_wise(lines, "", "\n")
+    offsets = np.frombuffer(terminated.buffers()[1], dtype=np.int32)
+    first, last = offsets[terminated.offset], offsets[terminated.offset + len(terminated)]
+    return memoryview(terminated.buffers()[2])[first:last]
+
+
+def _quote_where_needed(values: pa.Array) -> pa.Array:
+    values = values.cast(pa.string())
+    needs = pc.match_substring_regex(values, NEEDS_QUOTES)
+    if not pc.any(needs).as_py():
+        return values
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+    return pc.if_else(needs, quoted, values)
+
+
+def _require_regular_file(path: Path) -> int:
+    if path.is_dir():
+        raise LayerFileError(path, "is a directory, but a CSV file is expected here")
+    if not path.exists():
+        raise LayerFileError(path, "does not exist")
+    size = path.stat().st_size
+    if size == 0:
+        raise LayerFileError(path, "is empty (0 bytes); expected a header row and data rows")
+    return size
+
+
+def _scan_text(path: Path) -> bool:
+    """Reject NUL bytes and invalid UTF-8 with the line they are on; report whether quotes are unbalanced."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    quotes = lines_before = offset = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(SCAN_CHUNK_BYTES):
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                line = lines_before + chunk.count(b"\n", 0, nul) + 1
+                raise LayerFileError(path, f"contains a NUL byte on line {line} (byte {offset + nul}); not a text CSV")
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                bad = max(error.start - pending, 0)
+                line = lines_before + chunk.count(b"\n", 0, bad) + 1
+                raise LayerFileError(
+                    path, f"is not valid UTF-8: byte {offset + bad} on line {line} cannot be decoded"
+                ) from error
+            quotes += chunk.count(b'"')
+            lines_before += chunk.count(b"\n")
+            offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as error:
+        raise LayerFileError(path, "is not valid UTF-8: it ends in the middle of a character") from error
+    return quotes % 2 == 1
+
+
+def _read_header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next((row for row in reader if row), None)
+        except csv.Error as error:
+            raise LayerFileError(path, f"has a malformed header on line {reader.line_num}: {error}") from error
+    if header is None:
+        raise LayerFileError(path, "has no header row")
+    return header
+
+
+def _locate_columns(path: Path, normalized: list[str], wanted: Sequence[str], *, exact: bool) -> dict[str, int]:
+    if exact and normalized != list(wanted):
+        raise LayerFileError(path, f"has columns {normalized}, expected exactly {list(wanted)}")
+    missing = [name for name in wanted if name not in normalized]
+    if missing:
+        raise LayerFileError(
+            path, f"is missing required column(s) {', '.join(missing)} (header has: {', '.join(normalized)})"
+        )
+    repeated = {name: normalized.count(name) for name in wanted if normalized.count(name) > 1}
+    if repeated:
+        detail = ", ".join(f"{name} ({count} times)" for name, count in repeated.items())
+        raise LayerFileError(path, f"has required column(s) more than once in the header: {detail}")
+    return {name: normalized.index(name) for name in wanted}
+
+
+def _diagnose_structure(path: Path, field_count: int) -> None:
+    """Walk the file with the strict csv reader and raise for the first structural problem found."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        record_start = 1
+        header_seen = False
+        try:
+            for row in reader:
+                if row and header_seen and len(row) != field_count:
+                    raise LayerFileError(
+                        path,
+                        f"line {record_start} has {len(row)} fields but the header has {field_count}",
+                    )
+                header_seen = header_seen or bool(row)
+                record_start = reader.line_num + 1
+        except csv.Error as error:
+            if "unexpected end of data" in str(error):
+                raise LayerFileError(
+                    path, f"has an unterminated quoted field starting on line {record_start}"
+                ) from error
+            raise LayerFileError(path, f"is malformed CSV on line {reader.line_num}: {error}") from error
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

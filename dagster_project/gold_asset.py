@@ -1,0 +1,57 @@
+"""Gold: revenue per region, computed from the silver file on disk."""
+
+import time
+
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from loguru import logger
+
+from dagster_project import checks
+from dagster_project.csv_io import LayerFileError
+from dagster_project.log_bridge import loguru_to_dagster
+from dagster_project.metadata import describe_csv, human_size
+from dagster_project.resources import LayerStorage
+from dagster_project.rules import SILVER_COLUMNS, summarize_regions
+from dagster_project.silver_asset import silver_orders
+
+GOLD_TYPES = {"orders": "integer", "units": "integer", "revenue": "decimal(2)", "avg_order_value": "decimal(2)"}
+
+
+@asset(group_name="gold", deps=[silver_orders], kinds={"csv", "pandas"}, check_specs=checks.GOLD_CHECKS)
+def gold_region_sales(context: AssetExecutionContext, storage: LayerStorage) -> MaterializeResult:
+    """One row per region in gold/gold_data.csv: orders, units, revenue and average order value,
+    by revenue descending then region. Reads silver/silver_data.csv, so it runs on its own after
+    bronze_to_silver_job."""
+    with loguru_to_dagster(context):
+        started = time.perf_counter()
+        silver_path = storage.silver_path()
+        logger.info("reading silver file {}", silver_path)
+        try:
+            silver = storage.read_csv(silver_path, SILVER_COLUMNS, exact=True)
+            gold = summarize_regions(silver.frame)
+        except (LayerFileError, ValueError) as error:
+            logger.error("silver file rejected: {}", error)
+            raise Failure(
+                description=f"Silver file {silver_path} cannot be used ({error}); run bronze_to_silver_job first.",
+                metadata={"path": MetadataValue.path(str(silver_path))},
+            ) from error
+        logger.info(
+            "read {} ({}): {} rows, {} columns",
+            silver_path,
+            human_size(silver.size_bytes),
+            len(silver.frame),
+            len(silver.header),
+        )
+        logger.info("{} regions summarized", len(gold))
+
+        gold_path = storage.gold_path()
+        gold_bytes = storage.write_csv(gold, gold_path)
+        logger.info("wrote {} ({} rows, {})", gold_path, len(gold), human_size(gold_bytes))
+        elapsed = time.perf_counter() - started
+        logger.success("gold done in {:.3f}s", elapsed)
+        return MaterializeResult(
+            metadata={
+                **describe_csv(gold_path, gold, GOLD_TYPES, gold_bytes),
+                "elapsed_seconds": round(elapsed, 3),
+            },
+            check_results=[checks.revenue_matches_silver(silver.frame, gold)],
+        )

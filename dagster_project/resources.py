@@ -1,0 +1,75 @@
+"""Storage of the three layers: the only place that knows where files live.
+
+In the cluster each layer is a PersistentVolumeClaim mounted at DATA_ROOT/<layer> (DATA_ROOT=/data); locally
+DATA_ROOT points at ./data. File names are configurable in the launchpad, so every name is checked to stay
+inside its layer directory: no separators, no "..", no symlink that leads out.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from dagster import ConfigurableResource
+from pydantic import Field, field_validator
+
+from dagster_project import csv_io
+
+DEFAULT_DATA_ROOT = "/data"
+Layer = Literal["bronze", "silver", "gold"]
+
+
+def data_root_from_env() -> str:
+    return os.environ.get("DATA_ROOT", DEFAULT_DATA_ROOT)
+
+
+class LayerStorage(ConfigurableResource):
+    """Reads bronze and writes silver and gold as CSV under one root; bronze is never written."""
+
+    root: str = Field(description="Directory holding bronze/, silver/ and gold/ (env DATA_ROOT).")
+    bronze_file: str = Field(default="bronze_data.csv", description="Raw orders in bronze/.")
+    silver_file: str = Field(default="silver_data.csv", description="Cleaned orders in silver/.")
+    rejects_file: str = Field(default="rejected_rows.csv", description="Rejected bronze rows in silver/.")
+    gold_file: str = Field(default="gold_data.csv", description="Per-region summary in gold/.")
+
+    @field_validator("bronze_file", "silver_file", "rejects_file", "gold_file")
+    @classmethod
+    def _plain_file_name(cls, name: str) -> str:
+        if not name or name in {".", ".."} or "/" in name or "\\" in name or "\0" in name:
+            raise ValueError(f"{name!r} must be a plain file name inside its layer directory")
+        return name
+
+    def layer_dir(self, layer: Layer) -> Path:
+        return Path(self.root) / layer
+
+    def bronze_path(self) -> Path:
+        return self._inside(self.layer_dir("bronze"), self.bronze_file)
+
+    def silver_path(self) -> Path:
+        return self._inside(self.layer_dir("silver"), self.silver_file)
+
+    def rejects_path(self) -> Path:
+        return self._inside(self.layer_dir("silver"), self.rejects_file)
+
+    def gold_path(self) -> Path:
+        return self._inside(self.layer_dir("gold"), self.gold_file)
+
+    def read_csv(self, path: Path, columns: tuple[str, ...], *, exact: bool = False) -> csv_io.CsvTable:
+        return csv_io.read_csv_columns(path, columns, exact=exact)
+
+    def write_csv(self, frame: pd.DataFrame, path: Path) -> int:
+        if self._is_within(path, self.layer_dir("bronze")):
+            raise ValueError(f"refusing to write {path}: bronze is read-only input")
+        return csv_io.write_csv_atomic(frame, path)
+
+    @staticmethod
+    def _is_within(path: Path, directory: Path) -> bool:
+        return path.resolve().is_relative_to(directory.resolve())
+
+    def _inside(self, directory: Path, name: str) -> Path:
+        path = directory / name
+        if path.resolve().parent != directory.resolve():
+            raise ValueError(f"{path} resolves to {path.resolve()}, outside its layer directory {directory}")
+        return path

@@ -1,0 +1,63 @@
+"""Silver: bronze orders trimmed, validated row by row, deduplicated and enriched; rejects kept aside."""
+
+import time
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from loguru import logger
+
+from dagster_project import checks
+from dagster_project.bronze_asset import bronze_orders, load_bronze
+from dagster_project.log_bridge import loguru_to_dagster
+from dagster_project.metadata import describe_csv, human_size
+from dagster_project.resources import LayerStorage
+from dagster_project.rules import clean_orders
+
+SILVER_TYPES = {
+    "order_date": "date (YYYY-MM-DD)",
+    "quantity": "integer >= 1",
+    "unit_price": "decimal",
+    "total_amount": "decimal(2)",
+    "order_month": "YYYY-MM",
+}
+
+
+@asset(group_name="silver", deps=[bronze_orders], kinds={"csv", "pandas"}, check_specs=checks.SILVER_CHECKS)
+def silver_orders(context: AssetExecutionContext, storage: LayerStorage) -> MaterializeResult:
+    """Cleaned orders in silver/silver_data.csv and rejected rows, with their reason, in
+    silver/rejected_rows.csv. Values are trimmed, region is title-cased, total_amount = quantity x
+    unit_price (exact, 2 decimals) and order_month = YYYY-MM; rows keep bronze order."""
+    with loguru_to_dagster(context):
+        started = time.perf_counter()
+        bronze = load_bronze(storage)
+        logger.info("cleaning {} bronze rows from {}", len(bronze.frame), bronze.path)
+        result = clean_orders(bronze.frame)
+        counts = result.reject_counts()
+        for reason, count in counts.items():
+            logger.debug("rejected {}: {} rows", reason, count)
+        logger.info("{} rows kept, {} rejected", len(result.silver), len(result.rejects))
+        if result.silver.empty:
+            logger.warning("no bronze row survived the rules: silver and gold will be header-only")
+
+        silver_path, rejects_path = storage.silver_path(), storage.rejects_path()
+        silver_bytes = storage.write_csv(result.silver, silver_path)
+        logger.info("wrote {} ({} rows, {})", silver_path, len(result.silver), human_size(silver_bytes))
+        rejects_bytes = storage.write_csv(result.rejects, rejects_path)
+        logger.info("wrote {} ({} rows, {})", rejects_path, len(result.rejects), human_size(rejects_bytes))
+        elapsed = time.perf_counter() - started
+        logger.success("silver done in {:.3f}s", elapsed)
+
+        return MaterializeResult(
+            metadata={
+                **describe_csv(silver_path, result.silver, SILVER_TYPES, silver_bytes),
+                "rejects_path": MetadataValue.path(str(rejects_path)),
+                "rejected_rows": len(result.rejects),
+                **{f"rejected/{reason}": count for reason, count in counts.items()},
+                "rejects_preview": MetadataValue.md(result.rejects.head(10).to_markdown(index=False)),
+                "elapsed_seconds": round(elapsed, 3),
+            },
+            check_results=[
+                checks.order_id_unique(result.silver),
+                checks.total_amount_non_negative(result.silver),
+                checks.has_rows(result.silver),
+            ],
+        )

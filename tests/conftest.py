@@ -1,0 +1,76 @@
+"""Shared fixtures. Tools a test needs but the machine lacks make it skip with the reason, unless the tool is
+listed in MEDALLION_REQUIRE (CI sets it): then the missing tool is a failure, never a silent skip."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.stack import REPO_ROOT, LocalStack, copy_sample_bronze
+
+BIN = Path(sys.executable).parent
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    pairs = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def require_tool(name: str, available: bool, reason: str) -> None:
+    """Skip when `available` is false, or fail if CI declared the tool required."""
+    if available:
+        return
+    required = {item.strip() for item in os.environ.get("MEDALLION_REQUIRE", "").split(",") if item.strip()}
+    if name in required:
+        pytest.fail(f"{name} is required here (MEDALLION_REQUIRE) but unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def project_env() -> dict[str, str]:
+    return parse_env_file(REPO_ROOT / "project.env")
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    copy_sample_bronze(root)
+    return root
+
+
+def run_dagster_job(job: str, data_root: Path, dagster_home: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`dagster job execute` in a fresh process, as a user would run it."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DATA_ROOT": str(data_root), "DAGSTER_HOME": str(dagster_home), "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.run(
+        [str(BIN / "dagster"), "job", "execute", "-m", "dagster_project", "-j", job, *extra],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory):
+    require_tool("dagster-webserver", shutil.which("dagster-webserver", path=str(BIN)) is not None,
+                 "dagster-webserver is not installed (pip install -e '.[dev]')")  # fmt: skip
+    workdir = tmp_path_factory.mktemp("stack")
+    data_root = workdir / "data"
+    copy_sample_bronze(data_root)
+    stack = LocalStack(workdir=workdir, data_root=data_root)
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()

@@ -1,0 +1,157 @@
+"""A real local Dagster deployment in the cluster's topology, for end-to-end tests and benchmarks.
+
+- a code server (`dagster code-server start`) in its own process with its own, empty DAGSTER_HOME: like the
+  chart's user-code pod it has no dagster.yaml, and runs it executes reach storage through the instance
+  reference the launcher sends;
+- dagster-webserver and dagster-daemon sharing an instance with DefaultRunLauncher (runs execute inside the
+  code server) and the QueuedRunCoordinator from dagster_home/dagster.yaml.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+import yaml
+
+from dagster_project.control import Webserver
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LOCATION = "dagster-repo"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(poll)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@dataclass
+class LocalStack:
+    workdir: Path
+    data_root: Path
+    code_dir: Path = REPO_ROOT
+    extra_instance_config: dict = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.instance_home = self.workdir / "instance_home"
+        self.code_server_home = self.workdir / "code_server_home"
+        self.logs = self.workdir / "logs"
+        for directory in (self.instance_home, self.code_server_home, self.logs):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.grpc_port, self.web_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.web_port}"
+
+    def write_instance(self) -> None:
+        config = yaml.safe_load((REPO_ROOT / "dagster_home" / "dagster.yaml").read_text())
+        config["run_launcher"] = {"module": "dagster.core.launcher", "class": "DefaultRunLauncher"}
+        config.update(self.extra_instance_config)
+        (self.instance_home / "dagster.yaml").write_text(yaml.safe_dump(config))
+        workspace = {
+            "load_from": [{"grpc_server": {"host": "127.0.0.1", "port": self.grpc_port, "location_name": LOCATION}}]
+        }
+        (self.workdir / "workspace.yaml").write_text(yaml.safe_dump(workspace))
+
+    def start(self) -> LocalStack:
+        self.write_instance()
+        base_env = {**os.environ, "PYTHONPATH": str(self.code_dir), "DATA_ROOT": str(self.data_root)}
+        self._spawn(
+            "code-server",
+            [BIN / "dagster", "code-server", "start", "-h", "127.0.0.1", "-p", str(self.grpc_port),
+             "-m", "dagster_project", "--location-name", LOCATION],
+            {**base_env, "DAGSTER_HOME": str(self.code_server_home)},
+            cwd=self.code_dir,
+        )  # fmt: skip
+        instance_env = {**base_env, "DAGSTER_HOME": str(self.instance_home)}
+        self._spawn(
+            "webserver",
+            [
+                BIN / "dagster-webserver",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.web_port),
+                "-w",
+                self.workdir / "workspace.yaml",
+            ],
+            instance_env,
+        )
+        self._spawn("daemon", [BIN / "dagster-daemon", "run", "-w", self.workdir / "workspace.yaml"], instance_env)
+        wait_for(self._location_loaded, 120, f"code location {LOCATION} to load in the webserver")
+        return self
+
+    def webserver(self) -> Webserver:
+        return Webserver(self.url, LOCATION)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes.values()):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+
+    def log_text(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def _spawn(self, name: str, command: list, env: dict, cwd: Path | None = None) -> None:
+        log = (self.logs / f"{name}.log").open("wb")
+        self.processes[name] = subprocess.Popen(
+            [str(part) for part in command],
+            env=env,
+            cwd=cwd or self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def _location_loaded(self) -> bool:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log_text(name)[-3000:]}")
+        query = (
+            "{ workspaceOrError { ... on Workspace {"
+            " locationEntries { name loadStatus locationOrLoadError { __typename } } } } }"
+        )
+        try:
+            response = requests.post(f"{self.url}/graphql", json={"query": query}, timeout=5)
+            entries = response.json()["data"]["workspaceOrError"]["locationEntries"]
+        except (requests.RequestException, KeyError, TypeError, ValueError):
+            return False
+        return any(
+            entry["name"] == LOCATION
+            and entry["loadStatus"] == "LOADED"
+            and entry["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+            for entry in entries
+        )
+
+
+def copy_sample_bronze(data_root: Path) -> Path:
+    target = data_root / "bronze" / "bronze_data.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO_ROOT / "data" / "bronze" / "bronze_data.csv", target)
+    return target
