@@ -1,14 +1,15 @@
 """Bronze: the raw orders file as delivered. Validated and described here, never modified."""
 
 import time
+from pathlib import Path
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 from loguru import logger
 
 from dagster_project.csv_io import CsvTable, LayerFileError
 from dagster_project.log_bridge import loguru_to_dagster
 from dagster_project.metadata import describe_csv, human_size
-from dagster_project.resources import LayerStorage
+from dagster_project.resources import LayerStorage, layer_failure
 from dagster_project.rules import REQUIRED_COLUMNS
 
 # With the in-process executor the silver step runs right after bronze in the same process; handing it the
@@ -18,31 +19,32 @@ _parsed: dict[tuple, CsvTable] = {}
 
 def load_bronze(storage: LayerStorage, *, keep_for_next_step: bool = False) -> CsvTable:
     """Parse the bronze file strictly; any problem becomes a Failure naming the file, shown in the UI."""
-    path = storage.bronze_path()
     try:
-        stat = path.stat()
-        identity = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        cached = _parsed.pop(identity, None)
-        if cached is not None:
-            logger.debug("reusing the bronze table parsed by the previous step ({} rows)", len(cached.frame))
-            return cached
-    except OSError:
-        identity = None
-    logger.info("reading bronze file {}", path)
-    try:
+        path = storage.bronze_path()
+        identity = _identity(path)
+        if identity is not None and identity in _parsed:
+            table = _parsed.pop(identity)
+            logger.debug("reusing the bronze table parsed by the previous step ({} rows)", len(table.frame))
+            return table
+        logger.info("reading bronze file {}", path)
         table = storage.read_csv(path, REQUIRED_COLUMNS)
         if table.frame.empty:
             raise LayerFileError(path, "has a header but no data rows")
     except LayerFileError as error:
         logger.error("bronze file rejected: {}", error)
-        raise Failure(
-            description=f"Bronze file {error.path} cannot be used: {error.problem}",
-            metadata={"path": MetadataValue.path(str(error.path)), "problem": error.problem},
-        ) from error
+        raise layer_failure(error, "Bronze") from error
     _parsed.clear()
     if keep_for_next_step and identity is not None:
         _parsed[identity] = table
     return table
+
+
+def _identity(path: Path) -> tuple | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 @asset(group_name="bronze", kinds={"csv", "pandas"})

@@ -2,14 +2,14 @@
 
 import time
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 from loguru import logger
 
 from dagster_project import checks
 from dagster_project.csv_io import LayerFileError
 from dagster_project.log_bridge import loguru_to_dagster
 from dagster_project.metadata import describe_csv, human_size
-from dagster_project.resources import LayerStorage
+from dagster_project.resources import LayerStorage, layer_failure
 from dagster_project.rules import SILVER_COLUMNS, summarize_regions
 from dagster_project.silver_asset import silver_orders
 
@@ -23,17 +23,16 @@ def gold_region_sales(context: AssetExecutionContext, storage: LayerStorage) -> 
     bronze_to_silver_job."""
     with loguru_to_dagster(context):
         started = time.perf_counter()
-        silver_path = storage.silver_path()
-        logger.info("reading silver file {}", silver_path)
         try:
+            silver_path, gold_path = storage.silver_path(), storage.gold_path()
+            logger.info("reading silver file {}", silver_path)
             silver = storage.read_csv(silver_path, SILVER_COLUMNS, exact=True)
             gold = summarize_regions(silver.frame)
         except (LayerFileError, ValueError) as error:
+            if not isinstance(error, LayerFileError):
+                error = LayerFileError(silver_path, f"has a value that is not valid silver data ({error})")
             logger.error("silver file rejected: {}", error)
-            raise Failure(
-                description=f"Silver file {silver_path} cannot be used ({error}); run bronze_to_silver_job first.",
-                metadata={"path": MetadataValue.path(str(silver_path))},
-            ) from error
+            raise layer_failure(error, "Silver", "Run bronze_to_silver_job to rebuild it.") from error
         logger.info(
             "read {} ({}): {} rows, {} columns",
             silver_path,
@@ -43,7 +42,6 @@ def gold_region_sales(context: AssetExecutionContext, storage: LayerStorage) -> 
         )
         logger.info("{} regions summarized", len(gold))
 
-        gold_path = storage.gold_path()
         gold_bytes = storage.write_csv(gold, gold_path)
         logger.info("wrote {} ({} rows, {})", gold_path, len(gold), human_size(gold_bytes))
         elapsed = time.perf_counter() - started

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure, MetadataValue
 from pydantic import Field, field_validator
 
 from dagster_project import csv_io
@@ -61,7 +61,7 @@ class LayerStorage(ConfigurableResource):
 
     def write_csv(self, frame: pd.DataFrame, path: Path) -> int:
         if self._is_within(path, self.layer_dir("bronze")):
-            raise ValueError(f"refusing to write {path}: bronze is read-only input")
+            raise csv_io.LayerFileError(path, "is in bronze, which this pipeline never writes")
         return csv_io.write_csv_atomic(frame, path)
 
     @staticmethod
@@ -71,5 +71,13 @@ class LayerStorage(ConfigurableResource):
     def _inside(self, directory: Path, name: str) -> Path:
         path = directory / name
         if path.resolve().parent != directory.resolve():
-            raise ValueError(f"{path} resolves to {path.resolve()}, outside its layer directory {directory}")
+            raise csv_io.LayerFileError(path, f"resolves to {path.resolve()}, outside its layer directory {directory}")
         return path
+
+
+def layer_failure(error: csv_io.LayerFileError, layer: str, hint: str = "") -> Failure:
+    """The step failure a user sees in the UI: which file, what is wrong with it, what to do."""
+    return Failure(
+        description=f"{layer} file {error.path} cannot be used: {error.problem}{f'. {hint}' if hint else ''}",
+        metadata={"path": MetadataValue.path(str(error.path)), "problem": error.problem},
+    )

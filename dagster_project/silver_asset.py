@@ -7,9 +7,10 @@ from loguru import logger
 
 from dagster_project import checks
 from dagster_project.bronze_asset import bronze_orders, load_bronze
+from dagster_project.csv_io import LayerFileError
 from dagster_project.log_bridge import loguru_to_dagster
 from dagster_project.metadata import describe_csv, human_size
-from dagster_project.resources import LayerStorage
+from dagster_project.resources import LayerStorage, layer_failure
 from dagster_project.rules import clean_orders
 
 SILVER_TYPES = {
@@ -28,6 +29,10 @@ def silver_orders(context: AssetExecutionContext, storage: LayerStorage) -> Mate
     unit_price (exact, 2 decimals) and order_month = YYYY-MM; rows keep bronze order."""
     with loguru_to_dagster(context):
         started = time.perf_counter()
+        try:
+            silver_path, rejects_path = storage.silver_path(), storage.rejects_path()
+        except LayerFileError as error:
+            raise layer_failure(error, "Silver") from error
         bronze = load_bronze(storage)
         logger.info("cleaning {} bronze rows from {}", len(bronze.frame), bronze.path)
         result = clean_orders(bronze.frame)
@@ -38,7 +43,6 @@ def silver_orders(context: AssetExecutionContext, storage: LayerStorage) -> Mate
         if result.silver.empty:
             logger.warning("no bronze row survived the rules: silver and gold will be header-only")
 
-        silver_path, rejects_path = storage.silver_path(), storage.rejects_path()
         silver_bytes = storage.write_csv(result.silver, silver_path)
         logger.info("wrote {} ({} rows, {})", silver_path, len(result.silver), human_size(silver_bytes))
         rejects_bytes = storage.write_csv(result.rejects, rejects_path)

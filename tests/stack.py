@@ -21,6 +21,8 @@ from pathlib import Path
 
 import requests
 import yaml
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
 
 from dagster_project.control import Webserver
 
@@ -71,6 +73,8 @@ class LocalStack:
             "load_from": [{"grpc_server": {"host": "127.0.0.1", "port": self.grpc_port, "location_name": LOCATION}}]
         }
         (self.workdir / "workspace.yaml").write_text(yaml.safe_dump(workspace))
+        # Create the SQLite schema once up front; webserver and daemon racing to create it crash one another.
+        DagsterInstance.from_ref(InstanceRef.from_dir(str(self.instance_home))).dispose()
 
     def start(self) -> LocalStack:
         self.write_instance()
@@ -96,24 +100,38 @@ class LocalStack:
             ],
             instance_env,
         )
-        self._spawn("daemon", [BIN / "dagster-daemon", "run", "-w", self.workdir / "workspace.yaml"], instance_env)
+        self._instance_env = instance_env
+        self.start_daemon()
         wait_for(self._location_loaded, 120, f"code location {LOCATION} to load in the webserver")
         return self
+
+    def start_daemon(self) -> None:
+        self._spawn(
+            "daemon", [BIN / "dagster-daemon", "run", "-w", self.workdir / "workspace.yaml"], self._instance_env
+        )
+
+    def stop_daemon(self) -> None:
+        """Without the daemon, submitted runs wait in the queue: tests use it to queue runs all at once."""
+        self._terminate([self.processes.pop("daemon")])
 
     def webserver(self) -> Webserver:
         return Webserver(self.url, LOCATION)
 
     def stop(self) -> None:
-        for process in reversed(self.processes.values()):
+        self._terminate(list(reversed(self.processes.values())))
+        self.processes.clear()
+
+    @staticmethod
+    def _terminate(processes: list[subprocess.Popen]) -> None:
+        for process in processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
+        for process in processes:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        self.processes.clear()
 
     def log_text(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
