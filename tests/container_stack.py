@@ -17,12 +17,14 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 import subprocess
 import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 import yaml
 
@@ -165,6 +167,21 @@ class CodeServerContainer:
         docker("run", "-d", "--name", self.name, "--network", "host", *env, *mounts, self.image, *self.command)
         return self
 
+    def wait_until_serving(self, port: int, timeout: float = 180) -> None:
+        """Like the pod's readiness gate: the webserver only gives up on an unreachable location after a
+        few reconnect attempts, so it must not start before the code server listens."""
+
+        def listening() -> bool:
+            if not self.is_running():
+                raise RuntimeError(f"container {self.name} exited:\n{self.logs()[-3000:]}")
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        try:
+            wait_for(listening, timeout, f"the code server in {self.name} to listen on {port}", poll=0.5)
+        except TimeoutError as error:
+            raise TimeoutError(f"{error}; container log:\n{self.logs()[-3000:]}") from None
+
     def exec(self, *command: str, stdin: bytes | None = None, check: bool = True) -> str:
         return docker("exec", "-i", self.name, *command, stdin=stdin, check=check)
 
@@ -185,11 +202,13 @@ class CodeServerContainer:
         rows = [row.split(None, 2) for row in docker("top", self.name, "-eo", "pid,uid,args").splitlines()[1:]]
         return {f"{pid} {args}": uid for pid, uid, args in rows}
 
-    def stop(self, grace_seconds: int = 30) -> float:
-        """Stop as the kubelet does (SIGTERM, then SIGKILL after the grace period); seconds it took."""
+    def stop(self, grace_seconds: int = 30) -> tuple[float, int]:
+        """Stop as the kubelet does (SIGTERM, then SIGKILL after the grace period, Kubernetes' default 30 s);
+        seconds it took and the exit code (137 means it had to be killed)."""
         started = time.perf_counter()
         docker("stop", "-t", str(grace_seconds), self.name, check=False, timeout=grace_seconds + 30)
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        return seconds, int(docker("inspect", "--format", "{{.State.ExitCode}}", self.name, check=False) or -1)
 
     def remove(self) -> None:
         docker("rm", "-f", self.name, check=False)
@@ -211,12 +230,16 @@ class ContainerStack(LocalStack):
             **self.postgres.instance_storage(scheme=chart_postgres_scheme()),
             "compute_logs": no_compute_logs,
         }
-        self.write_instance()
+        self.container.wait_until_serving(self.grpc_port)
         env = {**os.environ, "DAGSTER_HOME": str(self.instance_home), "DAGSTER_PG_PASSWORD": self.postgres.password}
+        # write_instance also creates the schema in this process, which resolves the password from the env.
+        with mock.patch.dict(os.environ, {"DAGSTER_PG_PASSWORD": self.postgres.password}):
+            self.write_instance()
         workspace = self.workdir / "workspace.yaml"
         self._spawn("webserver", [BIN / "dagster-webserver", "-h", "127.0.0.1", "-p", str(self.web_port),
                                   "-w", workspace], env)  # fmt: skip
-        self._spawn("daemon", [BIN / "dagster-daemon", "run", "-w", workspace], env)
+        self._instance_env = env
+        self.start_daemon()
         wait_for(self._location_loaded, 180, "the container's code location to load in the webserver", poll=0.5)
         return self
 
