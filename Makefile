@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 export DATA_ROOT ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: help install run dev summary test lint format bench clean
+.PHONY: help install run dev summary test lint format bench clean deploy inspect
+RUN_MODE ?= inprocess
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,6 +38,12 @@ lint: install  ## ruff lint and format check
 
 test: lint  ## lint, then the whole test suite (pytest exits non-zero when nothing ran)
 	$(BIN)/python -m pytest
+
+deploy:  ## build the image and deploy to the local cluster (RUN_MODE=inprocess|k8s-jobs)
+	./build-and-deploy.sh --run-mode $(RUN_MODE)
+
+inspect:  ## heads of silver, rejects and gold from the cluster's PVCs
+	scripts/inspect-outputs.sh
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
-from dagster_project.rules import decimal_to_cents
+from dagster_project.rules import money_to_cents
 
 SILVER_CHECKS = (
     AssetCheckSpec("order_id_unique", asset="silver_orders", description="No order_id appears twice."),
@@ -51,8 +51,8 @@ def has_rows(silver: pd.DataFrame) -> AssetCheckResult:
 
 
 def revenue_matches_silver(silver: pd.DataFrame, gold: pd.DataFrame) -> AssetCheckResult:
-    silver_cents = int(decimal_to_cents(silver["total_amount"]).sum()) if len(silver) else 0
-    gold_cents = int(decimal_to_cents(gold["revenue"]).sum()) if len(gold) else 0
+    silver_cents = int(money_to_cents(silver["total_amount"]).sum()) if len(silver) else 0
+    gold_cents = int(money_to_cents(gold["revenue"]).sum()) if len(gold) else 0
     return AssetCheckResult(
         check_name="revenue_matches_silver",
         passed=silver_cents == gold_cents,

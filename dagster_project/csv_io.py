@@ -85,7 +85,7 @@ def read_csv_columns(path: Path, wanted: Sequence[str], *, exact: bool = False) 
         size_bytes=size,
         header=tuple(header),
         ignored_columns=ignored,
-        frame=table.to_pandas(),
+        frame=table.to_pandas(types_mapper=pd.ArrowDtype),
     )
 
 
@@ -124,8 +124,9 @@ def encode_csv(frame: pd.DataFrame, handle: BinaryIO) -> int:
     """RFC 4180 with quotes only where a value needs them, "\\n" line ends, UTF-8; returns bytes written."""
     header = _quote_where_needed(pa.array([str(name) for name in frame.columns], pa.string()))
     written = handle.write((",".join(header.to_pylist()) + "\n").encode("utf-8"))
-    as_text = frame.astype({name: "str" for name, dtype in frame.dtypes.items() if dtype != "str"})
-    table = pa.Table.from_pandas(as_text, preserve_index=False)
+    # Python ints beyond int64 (exact money) have no Arrow type; everything else converts without copying.
+    exact_ints = {name: "str" for name, dtype in frame.dtypes.items() if pd.api.types.is_object_dtype(dtype)}
+    table = pa.Table.from_pandas(frame.astype(exact_ints), preserve_index=False)
     for start in range(0, table.num_rows, WRITE_CHUNK_ROWS):
         chunk = table.slice(start, WRITE_CHUNK_ROWS)
         fields = [_quote_where_needed(column.combine_chunks()) for column in chunk.columns]
@@ -143,6 +144,10 @@ def _encode_lines(fields: list[pa.Array]) -> memoryview:
 
 def _quote_where_needed(values: pa.Array) -> pa.Array:
     values = values.cast(pa.string())
+    # One memchr-speed scan of the column's bytes settles the common case: nothing in it needs quotes.
+    data = values.buffers()[2]
+    if data is None or not any(special in data.to_pybytes() for special in (b",", b'"', b"\r", b"\n")):
+        return values
     needs = pc.match_substring_regex(values, NEEDS_QUOTES)
     if not pc.any(needs).as_py():
         return values

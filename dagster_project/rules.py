@@ -1,16 +1,20 @@
 """The data contract as plain functions on DataFrames: bronze orders -> silver + rejects -> gold.
 
-Every value is a string until a rule proves it is a number. Money is exact: prices and totals are carried
-as integer cents (Python ints where int64 could overflow) and rounded half-up, never through floats.
+Frames are Arrow-backed and the row rules are vectorized with pyarrow.compute. Every value is a string until a
+rule proves it is a number. Money is exact: prices and totals are carried as integer cents (Python ints where
+int64 could overflow) and rounded half-up, never through floats.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 REQUIRED_COLUMNS = (
     "order_id",
@@ -36,13 +40,19 @@ REJECT_REASONS = (
     "duplicate_order_id",
 )
 
-ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-DIGITS = r"[0-9]+"
-PRICE = r"[0-9]+(?:\.[0-9]+)?"
+ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+DIGITS = r"^[0-9]+$"
+PRICE = r"^(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$"
+MONEY_WITH_SIGN = r"^(?P<sign>-?)(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$"
 INT64_MAX = str(np.iinfo(np.int64).max)
-# quantity * price_cents stays inside int64 when their digit counts sum to at most this.
+# Products of numbers with at most this many digits in total stay inside int64.
 INT64_SAFE_DIGITS = 18
 CENT = Decimal("0.01")
+# Exactly the characters Python's str.strip() removes, so trimming means what it means in plain Python;
+# the ASCII subset takes the faster byte-wise path on columns that are pure ASCII (nearly always).
+WHITESPACE = "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())
+ASCII_WHITESPACE = "".join(char for char in WHITESPACE if char.isascii())
+MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
 @dataclass(frozen=True)
@@ -55,150 +65,199 @@ class CleanResult:
         return {reason: int(counts.get(reason, 0)) for reason in REJECT_REASONS}
 
 
-def trim_all(orders: pd.DataFrame) -> pd.DataFrame:
-    return orders.apply(lambda column: column.str.strip())
-
-
-def real_iso_dates(dates: pd.Series) -> pd.Series:
-    """True where the value is YYYY-MM-DD and names a day that exists (proleptic Gregorian, year >= 1)."""
-    shaped = dates.str.fullmatch(ISO_DATE).to_numpy(dtype=bool)
-    valid = np.zeros(len(dates), dtype=bool)
-    if not shaped.any():
-        return pd.Series(valid, index=dates.index)
-    candidates = dates[shaped]
-    year = candidates.str.slice(0, 4).astype("int64").to_numpy()
-    month = candidates.str.slice(5, 7).astype("int64").to_numpy()
-    day = candidates.str.slice(8, 10).astype("int64").to_numpy()
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-    days_in_month = month_days[np.clip(month, 0, 12)] + ((month == 2) & leap)
-    valid[shaped] = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days_in_month)
-    return pd.Series(valid, index=dates.index)
-
-
-def positive_int64_quantities(quantities: pd.Series) -> pd.Series:
-    """True where the value is ASCII digits only, at least 1 and representable as int64."""
-    digits_only = quantities.str.fullmatch(DIGITS).to_numpy(dtype=bool)
-    significant = quantities.str.lstrip("0")
-    length = significant.str.len().to_numpy()
-    fits = (length < len(INT64_MAX)) | ((length == len(INT64_MAX)) & (significant <= INT64_MAX).to_numpy())
-    return pd.Series(digits_only & (length >= 1) & fits, index=quantities.index)
-
-
-def reject_reasons(orders: pd.DataFrame) -> pd.Series:
-    """First failing reason per trimmed row, or "" where the row survives."""
-    failures = [
-        orders["order_id"].eq("").to_numpy(),
-        orders["region"].eq("").to_numpy(),
-        ~real_iso_dates(orders["order_date"]).to_numpy(),
-        ~positive_int64_quantities(orders["quantity"]).to_numpy(),
-        ~orders["unit_price"].str.fullmatch(PRICE).to_numpy(dtype=bool),
-    ]
-    reasons = np.select(failures, REJECT_REASONS[: len(failures)], default="")
-    survivors = reasons == ""
-    # Duplicates are judged among survivors only: a rejected row never shadows a later valid one.
-    repeated = orders["order_id"][survivors].duplicated(keep="first").to_numpy()
-    survivor_positions = np.flatnonzero(survivors)
-    reasons[survivor_positions[repeated]] = "duplicate_order_id"
-    return pd.Series(reasons, index=orders.index)
-
-
-def decimal_to_cents(values: pd.Series) -> pd.Series:
-    """Exact cents for strings matching PRICE with at most two decimals (the silver/gold money columns)."""
-    whole, _, fraction = _split_decimal(values)
-    if (fraction.str.len() > 2).any():
-        raise ValueError("money values must have at most two decimals")
-    hundredths = fraction.str.pad(2, side="right", fillchar="0")
-    if (whole.str.len() <= INT64_SAFE_DIGITS - 2).all():
-        return whole.astype("int64") * 100 + hundredths.astype("int64")
-    return pd.Series(
-        [int(w) * 100 + int(h) for w, h in zip(whole, hundredths, strict=True)], index=values.index, dtype=object
-    )
-
-
-def line_totals_cents(quantities: pd.Series, prices: pd.Series) -> pd.Series:
-    """quantity x unit_price in cents, rounded half-up; int64 on the fast path, exact Decimal elsewhere."""
-    whole, _, fraction = _split_decimal(prices)
-    fast = (fraction.str.len() <= 2) & (
-        quantities.str.lstrip("0").str.len() + whole.str.lstrip("0").str.len() + 2 <= INT64_SAFE_DIGITS
-    )
-    fast_np = fast.to_numpy(dtype=bool)
-    quantity = quantities[fast_np].astype("int64").to_numpy()
-    price_cents = (
-        whole[fast_np].astype("int64").to_numpy() * 100
-        + fraction[fast_np].str.pad(2, side="right", fillchar="0").astype("int64").to_numpy()
-    )
-    if fast_np.all():
-        return pd.Series(quantity * price_cents, index=quantities.index)
-    cents = np.empty(len(quantities), dtype=object)
-    cents[fast_np] = (quantity * price_cents).tolist()
-    slow = ~fast_np
-    cents[slow] = [
-        int((Decimal(q) * Decimal(p)).quantize(CENT, rounding=ROUND_HALF_UP) * 100)
-        for q, p in zip(quantities[slow], prices[slow], strict=True)
-    ]
-    return pd.Series(cents, index=quantities.index)
-
-
-def format_cents(cents: pd.Series) -> pd.Series:
-    """Integer cents -> "123.45" with exactly two decimals."""
-    if cents.empty:
-        return pd.Series([], dtype="str", index=cents.index)
-    units = (cents // 100).astype("str")
-    hundredths = (cents % 100).astype("str").str.pad(2, side="left", fillchar="0")
-    return units + "." + hundredths
-
-
 def clean_orders(orders: pd.DataFrame) -> CleanResult:
     """Bronze orders (required columns as strings, file order) -> silver rows and rejected rows."""
-    trimmed = trim_all(orders.loc[:, list(REQUIRED_COLUMNS)]).reset_index(drop=True)
+    table = _to_arrow(orders, REQUIRED_COLUMNS)
+    trimmed = pa.table({name: trim(table[name]) for name in REQUIRED_COLUMNS})
     reasons = reject_reasons(trimmed)
-    keep = (reasons == "").to_numpy()
+    rejected = reasons > 0
 
-    rejects = trimmed[~keep].copy()
-    rejects["source_row"] = np.flatnonzero(~keep) + 1
-    rejects["reject_reason"] = reasons[~keep].astype("str")
-
-    silver = trimmed[keep].copy()
-    silver["region"] = silver["region"].str.title()
-    silver["total_amount"] = format_cents(line_totals_cents(silver["quantity"], silver["unit_price"]))
-    silver["order_month"] = silver["order_date"].str.slice(0, 7)
-    return CleanResult(
-        silver=silver.reset_index(drop=True).loc[:, list(SILVER_COLUMNS)],
-        rejects=rejects.reset_index(drop=True).loc[:, list(REJECT_COLUMNS)],
+    rejects = trimmed.filter(pa.array(rejected)).append_column(
+        "source_row", pa.array(np.flatnonzero(rejected) + 1, pa.int64())
     )
+    reason_names = pa.array(["", *REJECT_REASONS], pa.string())
+    rejects = rejects.append_column("reject_reason", reason_names.take(pa.array(reasons[rejected])))
+
+    silver = trimmed.filter(pa.array(~rejected))
+    silver = silver.set_column(silver.schema.get_field_index("region"), "region", title_case(silver["region"]))
+    totals = line_totals_cents(silver["quantity"], silver["unit_price"])
+    silver = silver.append_column("total_amount", format_cents(totals))
+    silver = silver.append_column("order_month", pc.utf8_slice_codeunits(silver["order_date"], 0, 7))
+    return CleanResult(silver=_to_pandas(silver), rejects=_to_pandas(rejects))
+
+
+def trim(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pc.all(pc.string_is_ascii(values)).as_py() is not False:
+        return pc.ascii_trim(values, ASCII_WHITESPACE)
+    return pc.utf8_trim(values, WHITESPACE)
+
+
+def reject_reasons(orders: pa.Table) -> np.ndarray:
+    """Per trimmed row, 0 where it survives, else 1 + the index in REJECT_REASONS of its first failure."""
+    failures = [
+        _numpy(pc.equal(orders["order_id"], "")),
+        _numpy(pc.equal(orders["region"], "")),
+        ~real_iso_dates(orders["order_date"]),
+        ~positive_int64_quantities(orders["quantity"]),
+        ~_numpy(pc.match_substring_regex(orders["unit_price"], PRICE)),
+    ]
+    reasons = np.zeros(len(orders), dtype=np.int8)
+    for code, failed in reversed(list(enumerate(failures, start=1))):
+        reasons[failed] = code
+    survivors = np.flatnonzero(reasons == 0)
+    # Duplicates are judged among survivors only: a rejected row never shadows a later valid one.
+    repeated = ~first_occurrence(orders["order_id"].take(pa.array(survivors)))
+    reasons[survivors[repeated]] = REJECT_REASONS.index("duplicate_order_id") + 1
+    return reasons
+
+
+def real_iso_dates(dates: pa.ChunkedArray) -> np.ndarray:
+    """True where the value is YYYY-MM-DD and names a day that exists (proleptic Gregorian, year >= 1)."""
+    shaped = _numpy(pc.match_substring_regex(dates, ISO_DATE))
+    valid = np.zeros(len(dates), dtype=bool)
+    if not shaped.any():
+        return valid
+    candidates = dates.filter(pa.array(shaped))
+
+    def part(start: int, stop: int) -> np.ndarray:
+        return _numpy(pc.cast(pc.utf8_slice_codeunits(candidates, start, stop), pa.int64()))
+
+    year, month, day = part(0, 4), part(5, 7), part(8, 10)
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    days_in_month = MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    valid[shaped] = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days_in_month)
+    return valid
+
+
+def positive_int64_quantities(quantities: pa.ChunkedArray) -> np.ndarray:
+    """True where the value is ASCII digits only, at least 1 and representable as int64."""
+    digits_only = _numpy(pc.match_substring_regex(quantities, DIGITS))
+    significant = pc.utf8_ltrim(quantities, "0")
+    length = _numpy(pc.utf8_length(significant))
+    at_limit = _numpy(pc.less_equal(significant, INT64_MAX))
+    fits = (length < len(INT64_MAX)) | ((length == len(INT64_MAX)) & at_limit)
+    return digits_only & (length >= 1) & fits
+
+
+def first_occurrence(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """True for the first row holding each distinct value."""
+    codes = _numpy(pc.dictionary_encode(values).combine_chunks().indices) if len(values) else np.array([], int)
+    first = np.zeros(len(values), dtype=bool)
+    first[np.unique(codes, return_index=True)[1]] = True
+    return first
+
+
+def title_case(regions: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Python's str.title(), applied once per distinct region (there are few)."""
+    encoded = pc.dictionary_encode(regions).combine_chunks()
+    titled = pa.array([value.title() for value in encoded.dictionary.to_pylist()], pa.string())
+    return pa.chunked_array([titled.take(encoded.indices)], pa.string())
+
+
+def line_totals_cents(quantities: pa.ChunkedArray, prices: pa.ChunkedArray) -> np.ndarray:
+    """quantity x unit_price in cents, rounded half-up; int64 on the fast path, exact Decimal elsewhere."""
+    whole, fraction = _split_decimal(prices, PRICE)
+    digits = _numpy(pc.utf8_length(pc.utf8_ltrim(quantities, "0"))) + _numpy(pc.utf8_length(pc.utf8_ltrim(whole, "0")))
+    fast = (_numpy(pc.utf8_length(fraction)) <= 2) & (digits + 2 <= INT64_SAFE_DIGITS)
+    if fast.all():
+        return _int64(quantities) * _cents(whole, fraction)
+    cents = np.empty(len(quantities), dtype=object)
+    picked = pa.array(fast)
+    cents[fast] = (_int64(quantities.filter(picked)) * _cents(whole.filter(picked), fraction.filter(picked))).tolist()
+    slow = pa.array(~fast)
+    cents[~fast] = [
+        int((Decimal(q) * Decimal(p)).quantize(CENT, rounding=ROUND_HALF_UP) * 100)
+        for q, p in zip(quantities.filter(slow).to_pylist(), prices.filter(slow).to_pylist(), strict=True)
+    ]
+    return cents
+
+
+def money_to_cents(values: pa.ChunkedArray | pd.Series) -> np.ndarray:
+    """Exact cents of money strings with at most two decimals (silver total_amount, gold revenue)."""
+    values = _arrow_strings(values)
+    if len(values) and not pc.all(pc.match_substring_regex(values, MONEY_WITH_SIGN)).as_py():
+        raise ValueError("money values must look like 123.45")
+    parts = pc.extract_regex(values, MONEY_WITH_SIGN)
+    sign = np.where(_numpy(pc.equal(pc.struct_field(parts, "sign"), "-")), -1, 1)
+    whole, fraction = pc.struct_field(parts, "whole"), pc.fill_null(pc.struct_field(parts, "fraction"), "")
+    if len(values) and pc.max(pc.utf8_length(fraction)).as_py() > 2:
+        raise ValueError("money values must have at most two decimals")
+    if len(values) == 0 or pc.max(pc.utf8_length(whole)).as_py() <= INT64_SAFE_DIGITS - 2:
+        return sign * _cents(whole, fraction)
+    padded = pc.utf8_rpad(fraction, 2, "0").to_pylist()
+    return sign * np.array([int(w) * 100 + int(f) for w, f in zip(whole.to_pylist(), padded, strict=True)], object)
+
+
+def format_cents(cents: np.ndarray) -> pa.ChunkedArray:
+    """Integer cents -> "123.45" with exactly two decimals (non-negative amounts)."""
+    if cents.dtype == object:
+        return pa.chunked_array([pa.array([f"{c // 100}.{c % 100:02d}" for c in cents], pa.string())])
+    units = pc.cast(pa.array(cents // 100), pa.string())
+    hundredths = pc.utf8_lpad(pc.cast(pa.array(cents % 100), pa.string()), 2, "0")
+    return pa.chunked_array([pc.binary_join_element_wise(units, hundredths, ".")], pa.string())
 
 
 def summarize_regions(silver: pd.DataFrame) -> pd.DataFrame:
     """Silver rows -> one row per region, by revenue descending then region ascending."""
+    table = _to_arrow(silver, ("region", "quantity", "total_amount"))
     per_row = pd.DataFrame(
         {
-            "region": silver["region"],
-            "units": silver["quantity"].astype("int64") if len(silver) else pd.Series([], dtype="int64"),
-            "cents": decimal_to_cents(silver["total_amount"]) if len(silver) else pd.Series([], dtype="int64"),
+            "region": table["region"].to_numpy(),
+            "units": _int64(table["quantity"]) if len(table) else np.array([], np.int64),
+            "cents": money_to_cents(table["total_amount"]),
         }
     )
-    grouped = per_row.groupby("region", sort=False).agg(
-        orders=("region", "size"), units=("units", "sum"), cents=("cents", "sum")
+    grouped = (
+        per_row.groupby("region", sort=False)
+        .agg(orders=("region", "size"), units=("units", "sum"), cents=("cents", "sum"))
+        .reset_index()
+        .sort_values(["cents", "region"], ascending=[False, True], kind="stable")
     )
-    grouped = grouped.reset_index().sort_values(["cents", "region"], ascending=[False, True], kind="stable")
-    orders = grouped["orders"].astype("int64")
+    orders = grouped["orders"].to_numpy(np.int64)
+    cents = grouped["cents"].to_numpy()
     # Half-up division on integers keeps the average exact: floor((2 * cents + n) / 2n).
-    average_cents = (2 * grouped["cents"] + orders) // (2 * orders)
-    gold = pd.DataFrame(
+    average = (2 * cents + orders) // (2 * orders)
+    gold = pa.table(
         {
-            "region": grouped["region"].astype("str"),
-            "orders": orders,
-            "units": grouped["units"].astype("int64"),
-            "revenue": format_cents(grouped["cents"]),
-            "avg_order_value": format_cents(average_cents),
+            "region": pa.array(grouped["region"].tolist(), pa.string()),
+            "orders": pa.array(orders, pa.int64()),
+            "units": pa.array(grouped["units"].tolist(), pa.int64()),
+            "revenue": format_cents(cents),
+            "avg_order_value": format_cents(average),
         }
     )
-    return gold.reset_index(drop=True)
+    return _to_pandas(gold)
 
 
-def _split_decimal(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    if values.empty:
-        return values, values, values
-    parts = values.str.partition(".")
-    return parts[0], parts[1], parts[2]
+def _to_arrow(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.Table:
+    # Zero-copy for Arrow-backed columns, which is what csv_io reads.
+    return pa.Table.from_pandas(frame.loc[:, list(columns)], preserve_index=False).cast(
+        pa.schema([(name, pa.string()) for name in columns])
+    )
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _arrow_strings(values: pa.ChunkedArray | pd.Series) -> pa.ChunkedArray:
+    if isinstance(values, pd.Series):
+        return pa.chunked_array([pa.array(values, pa.string())])
+    return values
+
+
+def _numpy(array: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return array.to_numpy(zero_copy_only=False) if isinstance(array, pa.Array) else np.asarray(array)
+
+
+def _int64(values: pa.ChunkedArray) -> np.ndarray:
+    return _numpy(pc.cast(values, pa.int64()))
+
+
+def _cents(whole: pa.ChunkedArray, fraction: pa.ChunkedArray) -> np.ndarray:
+    return _int64(whole) * 100 + _int64(pc.utf8_rpad(fraction, 2, "0"))
+
+
+def _split_decimal(values: pa.ChunkedArray, pattern: str) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    parts = pc.extract_regex(values, pattern)
+    return pc.struct_field(parts, "whole"), pc.fill_null(pc.struct_field(parts, "fraction"), "")

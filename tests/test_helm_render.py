@@ -170,8 +170,7 @@ def test_queued_run_coordinator_limits_equal_the_local_instance(rendered):
     coordinator = instance_config(objects)["run_coordinator"]
     local = local_instance()["run_coordinator"]
     assert (coordinator["module"], coordinator["class"]) == (local["module"], local["class"])
-    assert coordinator["config"]["tag_concurrency_limits"] == local["config"]["tag_concurrency_limits"]
-    assert coordinator["config"]["max_concurrent_runs"] == local["config"]["max_concurrent_runs"]
+    assert coordinator["config"] == local["config"]
     limited = {limit["key"]: limit["limit"] for limit in coordinator["config"]["tag_concurrency_limits"]}
     assert limited == {"medallion/writes-silver": 1, "medallion/writes-gold": 1}
 

@@ -1,0 +1,105 @@
+"""The names the Tiltfile derives from project.env agree with what the real chart renders: the chart is
+rendered by a real helm with the Tiltfile's own flags plus the image the way helm_resource injects it
+(--set <repository key>=<repo> --set <tag key>=<tag>). Needs HELM_BIN (or helm on PATH) and DAGSTER_CHART
+(a packaged dagster chart); .ci/setup-helm.sh provides both."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from tests.conftest import require_tool
+from tests.tilt_api_stub import evaluate
+
+pytestmark = pytest.mark.helm
+
+REPO = Path(__file__).resolve().parents[1]
+TILT_IMAGE = "dagster-repo:tilt-0123456789abcdef"  # the form of the refs Tilt deploys
+
+
+def helm_and_chart() -> tuple[str, str]:
+    helm = os.environ.get("HELM_BIN") or shutil.which("helm")
+    chart = os.environ.get("DAGSTER_CHART")
+    require_tool("helm", bool(helm), "no helm: set HELM_BIN or put helm on PATH (.ci/setup-helm.sh)")
+    require_tool("dagster-chart", bool(chart), "DAGSTER_CHART is not set (.ci/setup-helm.sh provides the chart)")
+    return helm, chart
+
+
+@cache
+def tiltfile(mode: str):
+    return evaluate(REPO / "Tiltfile", args=[f"--run-mode={mode}"])
+
+
+@cache
+def rendered(mode: str) -> dict[tuple[str, str], dict]:
+    helm, chart = helm_and_chart()
+    (release,) = tiltfile(mode).records["helm_resource"]
+    shown = subprocess.run([helm, "show", "chart", chart], capture_output=True, text=True, check=True)
+    version = next(f for f in release["flags"] if f.startswith("--version=")).split("=", 1)[1]
+    assert str(yaml.safe_load(shown.stdout)["version"]) == version, "DAGSTER_CHART is not the pinned chart"
+    # A local chart file needs no --version; the schema's remote references cannot be fetched offline.
+    flags = [f for f in release["flags"] if not f.startswith("--version=")] + ["--skip-schema-validation"]
+    (image_key,) = release["image_keys"]
+    repository, tag = TILT_IMAGE.rsplit(":", 1)
+    for key, value in zip(image_key["keys"], (repository, tag), strict=True):
+        flags += ["--set", f"{key}={value}"]
+    command = [helm, "template", release["release_name"], chart, "--namespace", release["namespace"], *flags]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    objects = [o for o in yaml.safe_load_all(result.stdout) if o]
+    return {(o["kind"], o["metadata"]["name"]): o for o in objects}
+
+
+@pytest.fixture(params=["inprocess", "k8s-jobs"])
+def mode(request) -> str:
+    return request.param
+
+
+def user_code_deployment(mode: str) -> dict:
+    argv = tiltfile(mode).buttons()["reload-code"]["argv"]
+    target = next(word for word in argv if word.startswith("deploy/")).removeprefix("deploy/")
+    return rendered(mode)[("Deployment", target)]
+
+
+def test_reload_url_is_the_charts_webserver_service(mode):
+    run_step = tiltfile("inprocess").images["dagster-repo"]["live_update"][-1].args["cmd"].split()
+    url = urlsplit(run_step[run_step.index("--url") + 1])
+    service_name, namespace, _ = url.hostname.split(".", 2)
+    (release,) = tiltfile(mode).records["helm_resource"]
+    assert namespace == release["namespace"]
+    service = rendered(mode)[("Service", service_name)]
+    assert url.port in [p["port"] for p in service["spec"]["ports"]]
+
+
+def test_exec_target_runs_the_injected_image_with_the_pvcs(mode):
+    (container,) = user_code_deployment(mode)["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == TILT_IMAGE
+    # Run pods in k8s-jobs mode start from the code location's image: Tilt's new tag reaches them.
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    assert env["DAGSTER_CURRENT_IMAGE"] == TILT_IMAGE
+    # Buttons and the smoke check read outputs through this pod.
+    mounts = {m["mountPath"]: m.get("readOnly", False) for m in container["volumeMounts"]}
+    assert mounts["/data/silver"] is False and mounts["/data/gold"] is False and mounts["/data/bronze"] is True
+
+
+def test_pipeline_pane_selects_the_code_server_pod():
+    selector = tiltfile("inprocess").resources["pipeline"].options["serve_cmd"][-1]
+    wanted = dict(pair.split("=", 1) for pair in selector.split(","))
+    labels = user_code_deployment("inprocess")["spec"]["template"]["metadata"]["labels"]
+    assert wanted.items() <= labels.items()
+
+
+def test_ui_node_port_selects_the_webserver_pods(mode):
+    nodeport = next(o for o in tiltfile(mode).k8s_objects if o.get("spec", {}).get("type") == "NodePort")
+    selector = nodeport["spec"]["selector"].items()
+    deployments = [o for (kind, _), o in rendered(mode).items() if kind == "Deployment"]
+    (webserver,) = [d for d in deployments if selector <= d["spec"]["template"]["metadata"]["labels"].items()]
+    ports = [p["containerPort"] for c in webserver["spec"]["template"]["spec"]["containers"] for p in c["ports"]]
+    assert nodeport["spec"]["ports"][0]["targetPort"] in ports
