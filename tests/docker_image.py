@@ -56,4 +56,3 @@ def image(project_env, metrics) -> str:
         cached_build_steps=output.count("Using cache") + output.count("CACHED"),
     )
     return tag
-
