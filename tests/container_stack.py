@@ -94,8 +94,12 @@ class PostgresCluster:
             "--auth=scram-sha-256", "--encoding=UTF8", "--no-sync",
         )  # fmt: skip
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_owner("pg_ctl", "-D", self.datadir, "-l", self.root / "server.log", "-w", "-o", options, "start")
-        self._as_owner("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, self.database)
+        try:
+            self._as_owner("pg_ctl", "-D", self.datadir, "-l", self.root / "server.log", "-w", "-o", options, "start")
+            self._as_owner("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, self.database)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
