@@ -31,9 +31,6 @@ from tests.stack import REPO_ROOT
 from tests.test_contract_files import BRONZE, GOLD, REJECTS, SILVER
 
 pytestmark = pytest.mark.docker
-# The `image` and `metrics` session fixtures; tests/conftest.py is the better home for this line, so that
-# every docker test shares them without depending on this module being collected.
-pytest_plugins = ["tests.docker_image"]
 
 # The chart's dagsterHome: the user-code pod gets it with no dagster.yaml inside.
 CHART_DAGSTER_HOME = "/opt/dagster/dagster_home"
