@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export DATA_ROOT ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: help install run dev summary test lint format bench clean deploy inspect
+.PHONY: help install run dev summary test test-docker lint format bench clean deploy inspect
 RUN_MODE ?= inprocess
 
 help:  ## list the targets
@@ -44,6 +44,9 @@ deploy:  ## build the image and deploy to the local cluster (RUN_MODE=inprocess|
 
 inspect:  ## heads of silver, rejects and gold from the cluster's PVCs
 	scripts/inspect-outputs.sh
+
+test-docker: install  ## build the user-code image and run it as the chart's code server (needs Docker; PYTHON_IMAGE sets the base)
+	$(BIN)/python -m pytest -m docker -v
 
 format: install
 	$(BIN)/ruff check --fix .

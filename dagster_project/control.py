@@ -7,7 +7,11 @@ Used by Tilt's buttons and live_update (inside the user-code pod), by the tests 
     python -m dagster_project.control wait RUN_ID
     python -m dagster_project.control logs RUN_ID
 
-The webserver URL comes from --url, else DAGSTER_URL, else http://localhost:30000 (the NodePort).
+The webserver URL comes from --url, else DAGSTER_URL, else http://localhost:30000 (the NodePort). Run links
+use DAGSTER_UI_URL when set: inside the pod --url is the in-cluster Service, which a browser cannot open.
+
+`reload` talks GraphQL with plain requests and imports no Dagster module: it runs after every Tilt sync and
+importing Dagster would add seconds to each edit. The other commands use dagster-graphql's client.
 """
 
 from __future__ import annotations
@@ -16,15 +20,34 @@ import argparse
 import os
 import sys
 import time
+from functools import cached_property
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
-from dagster import DagsterRunStatus
-from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError, ReloadRepositoryLocationStatus
+
+if TYPE_CHECKING:
+    from dagster import DagsterRunStatus
+    from dagster_graphql import DagsterGraphQLClient
 
 DEFAULT_URL = "http://localhost:30000"
 DEFAULT_LOCATION = "dagster-repo"
-TERMINAL = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+
+RELOAD_MUTATION = """
+mutation Reload($location: String!) {
+  reloadRepositoryLocation(repositoryLocationName: $location) {
+    __typename
+    ... on WorkspaceLocationEntry {
+      locationOrLoadError { __typename ... on PythonError { message causes { message } } }
+    }
+    ... on ReloadNotSupported { message }
+    ... on RepositoryLocationNotFound { message }
+    ... on UnauthorizedError { message }
+    ... on PythonError { message }
+  }
+}
+"""
 
 RUN_EVENTS_QUERY = """
 query RunEvents($runId: ID!, $after: String) {
@@ -46,29 +69,57 @@ class Webserver:
     def __init__(self, url: str, location: str = DEFAULT_LOCATION, timeout: int = 60):
         self.url = url.rstrip("/")
         self.location = location
+        self.timeout = timeout
+
+    @cached_property
+    def client(self) -> DagsterGraphQLClient:
+        from dagster_graphql import DagsterGraphQLClient
+
         parts = urlsplit(self.url)
-        self.client = DagsterGraphQLClient(
-            parts.hostname or "localhost", port_number=parts.port, use_https=parts.scheme == "https", timeout=timeout
+        return DagsterGraphQLClient(
+            parts.hostname or "localhost",
+            port_number=parts.port,
+            use_https=parts.scheme == "https",
+            timeout=self.timeout,
         )
 
     def run_url(self, run_id: str) -> str:
-        return f"{self.url}/runs/{run_id}"
+        return f"{os.environ.get('DAGSTER_UI_URL', self.url).rstrip('/')}/runs/{run_id}"
+
+    def graphql(self, query: str, variables: dict) -> dict:
+        response = requests.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=self.timeout
+        )
+        response.raise_for_status()
+        body = response.json()
+        if body.get("errors"):
+            raise RuntimeError(f"GraphQL error: {body['errors'][0].get('message')}")
+        return body["data"]
 
     def reload(self) -> None:
-        info = self.client.reload_repository_location(self.location)
-        if info.status != ReloadRepositoryLocationStatus.SUCCESS:
-            raise RuntimeError(f"reloading code location {self.location!r} failed: {info.failure_type}: {info.message}")
+        """Reload the code location; returns once the webserver has loaded the new definitions."""
+        result = self.graphql(RELOAD_MUTATION, {"location": self.location})["reloadRepositoryLocation"]
+        loaded = result.get("locationOrLoadError") or {}
+        if result["__typename"] != "WorkspaceLocationEntry" or loaded.get("__typename") != "RepositoryLocation":
+            causes = [cause["message"].strip() for cause in loaded.get("causes") or []]
+            message = "\n".join([result.get("message") or loaded.get("message") or result["__typename"], *causes])
+            raise RuntimeError(f"reloading code location {self.location!r} failed: {message}")
 
     def submit(self, job: str, tags: dict[str, str] | None = None) -> str:
-        return self.client.submit_job_execution(
-            job, repository_location_name=self.location, repository_name="__repository__", tags=tags
-        )
+        from dagster_graphql import DagsterGraphQLClientError
+
+        try:
+            return self.client.submit_job_execution(
+                job, repository_location_name=self.location, repository_name="__repository__", tags=tags
+            )
+        except DagsterGraphQLClientError as error:
+            raise RuntimeError(f"submitting {job} failed: {error}") from error
 
     def wait(self, run_id: str, timeout: float = 600, poll: float = 0.2) -> DagsterRunStatus:
         deadline = time.monotonic() + timeout
         while True:
             status = self.client.get_run_status(run_id)
-            if status in TERMINAL:
+            if status.value in TERMINAL:
                 return status
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {status.value} after {timeout:.0f}s: {self.run_url(run_id)}")
@@ -78,13 +129,7 @@ class Webserver:
         """Every message event of the run, in order (level, message, stepKey, timestamp)."""
         events, cursor = [], None
         while True:
-            response = requests.post(
-                f"{self.url}/graphql",
-                json={"query": RUN_EVENTS_QUERY, "variables": {"runId": run_id, "after": cursor}},
-                timeout=60,
-            )
-            response.raise_for_status()
-            result = response.json()["data"]["logsForRun"]
+            result = self.graphql(RUN_EVENTS_QUERY, {"runId": run_id, "after": cursor})["logsForRun"]
             if result["__typename"] != "EventConnection":
                 raise RuntimeError(f"cannot read events of run {run_id}: {result.get('message')}")
             events += [event for event in result["events"] if "message" in event]
@@ -127,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         status = server.wait(run_id, timeout=args.timeout)
         print(f"run {run_id} finished: {status.value}")
-        return 0 if status == DagsterRunStatus.SUCCESS else 1
-    except (DagsterGraphQLClientError, RuntimeError, TimeoutError, requests.RequestException) as error:
+        return 0 if status.value == "SUCCESS" else 1
+    except (RuntimeError, TimeoutError, requests.RequestException) as error:
         print(f"error talking to Dagster at {args.url}: {error}", file=sys.stderr)
         return 2
 

@@ -15,6 +15,9 @@ from tests.stack import REPO_ROOT, LocalStack, copy_sample_bronze
 
 BIN = Path(sys.executable).parent
 
+# The built user-code image (`image`) and its measurements (`metrics`), shared by every docker test.
+pytest_plugins = ["tests.docker_image"]
+
 
 def parse_env_file(path: Path) -> dict[str, str]:
     pairs = {}

@@ -1,21 +1,17 @@
 """The Tilt helper scripts in tilt/. The pod-side halves run for real: with the host's sh and coreutils on
-temporary directories, and, when MEDALLION_IMAGE names a built user-code image, inside that image as its
-non-root user (the way kubectl exec runs them). The host halves need a cluster; here they are checked for
+temporary directories, and inside the built user-code image as its non-root user (the way kubectl exec runs
+them). The host halves need a cluster; here they are checked for
 syntax and for refusing to start without the Tiltfile's environment."""
 
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import subprocess
 import tarfile
 import time
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((REPO / "tilt").glob("*.sh"))
@@ -63,16 +59,7 @@ def where(request, tmp_path):
     """Where pod-side scripts run; the bronze/gold directories are world-writable as fsGroup makes PVCs."""
     if request.param == "host":
         return None
-    try:
-        return request.getfixturevalue("image")  # the built user-code image, where conftest provides one
-    except pytest.FixtureLookupError:
-        image = os.environ.get("MEDALLION_IMAGE")
-    present = (
-        bool(image and shutil.which("docker"))
-        and subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode == 0
-    )
-    require_tool("medallion-image", present, f"set MEDALLION_IMAGE to a built dagster-repo image (got {image!r})")
-    return image
+    return request.getfixturevalue("image")  # the built user-code image (tests/docker_image.py)
 
 
 @pytest.fixture

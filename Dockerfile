@@ -1,0 +1,90 @@
+# User-code image `dagster-repo`: runs the code server of the dagster-repo location and, in k8s-jobs mode,
+# every run pod. Builds on arm64 and amd64 alike: nothing below downloads an architecture-specific file.
+#
+# PYTHON_IMAGE is python:3.11-slim on a developer machine. CI cannot pull it and passes a Debian bookworm
+# root filesystem with python3 and python3-venv instead (.ci/setup-docker.sh); the stages below only rely
+# on `python3` being on PATH and able to create a venv, which both bases provide.
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS builder
+
+# tini becomes PID 1 of the final image; it is copied as its static binary, so the final image carries
+# neither apt lists nor a package cache. binutils (strip) serves the trimming step below.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini binutils \
+    && rm -rf /var/lib/apt/lists/*
+
+# A venv works the same on both bases (Debian's python3 refuses system-wide pip installs) and is one
+# directory to copy into the final stage.
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python3 -m venv /opt/venv
+
+# Only pyproject.toml reaches this layer, so editing the pipeline never reinstalls the dependencies.
+# The runtime dependencies are installed, not the project itself (nor its dev extra): the package stays
+# a plain directory on PYTHONPATH, so files Tilt syncs into it are the code that runs.
+COPY pyproject.toml /tmp/build/pyproject.toml
+RUN python3 -c 'import tomllib, sys; print(*tomllib.load(sys.stdin.buffer)["project"]["dependencies"], sep="\n")' \
+        < /tmp/build/pyproject.toml > /tmp/build/requirements.txt \
+    && /opt/venv/bin/pip install --requirement /tmp/build/requirements.txt \
+    && rm -rf /tmp/build
+
+# Keeps the image under 500 MB by removing what nothing runs at run time: the libraries' own test suites
+# (pandas alone ships 46 MB), pyarrow's C++ headers and Cython sources, the installers, and symbol tables
+# of compiled extensions (about 50 MB; Python tracebacks are unaffected). Libraries that auditwheel
+# grafted into *.libs/ are left alone: strip corrupts their patched ELF headers. pyarrow's Flight RPC and
+# S3 filesystem (40 MB) go too: the pipeline reads local files, and pyarrow.fs reports S3FileSystem as
+# unavailable rather than failing. The container tests run the pipeline on the trimmed venv.
+RUN site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
+    && find "$site" -depth -type d -name tests -prune -exec rm -rf {} + \
+    && find "$site" -type f -name '*.so*' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
+    && rm -rf "$site/pyarrow/include" "$site/pyarrow/src" "$site"/pyarrow/*.pyx "$site"/pyarrow/*.pxd \
+        "$site"/pyarrow/*.pxi \
+    && rm -f "$site"/pyarrow/libarrow_flight.so* "$site"/pyarrow/libarrow_python_flight.so* \
+        "$site"/pyarrow/_flight.*.so "$site"/pyarrow/libarrow_s3.so* "$site"/pyarrow/_s3fs.*.so \
+        "$site"/pyarrow/_pyarrow_cpp_tests.*.so \
+    && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
+
+
+FROM ${PYTHON_IMAGE}
+
+ARG APP_UID=10001
+ARG APP_GID=10001
+ENV APP_DIR=/opt/dagster/app \
+    DAGSTER_HOME=/opt/dagster/dagster_home \
+    DATA_ROOT=/data \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/opt/dagster/app \
+    PYTHONUNBUFFERED=1
+
+# A fixed numeric UID/GID: the pods' runAsUser/fsGroup name the same numbers, and Kubernetes can only
+# verify runAsNonRoot against a numeric USER. The layer directories exist and belong to the user so that
+# fresh Docker volumes mounted there inherit a writable owner, as PVCs do through fsGroup.
+# DAGSTER_HOME stays empty: the chart mounts dagster.yaml into it, and runs get the instance reference
+# from the launcher; the code server still writes small state files there.
+RUN groupadd --gid "${APP_GID}" dagster \
+    && useradd --uid "${APP_UID}" --gid "${APP_GID}" --home-dir /opt/dagster --no-create-home \
+        --shell /usr/sbin/nologin dagster \
+    && mkdir -p "${APP_DIR}" "${DAGSTER_HOME}" "${DATA_ROOT}/bronze" "${DATA_ROOT}/silver" "${DATA_ROOT}/gold" \
+    && chown -R "${APP_UID}:${APP_GID}" /opt/dagster "${DATA_ROOT}"
+
+COPY --from=builder /usr/bin/tini-static /usr/bin/tini
+COPY --from=builder /opt/venv /opt/venv
+
+# The sample input: k8s/bronze-seed-job.yaml copies it onto the bronze PVC when that holds no input yet.
+COPY --chown=${APP_UID}:${APP_GID} data/bronze/bronze_data.csv ${APP_DIR}/data/bronze/bronze_data.csv
+# Last, because it changes most often. Owned by the app user so Tilt's live_update (tar, run as this user)
+# can overwrite it.
+COPY --chown=${APP_UID}:${APP_GID} dagster_project ${APP_DIR}/dagster_project
+
+USER ${APP_UID}:${APP_GID}
+WORKDIR ${APP_DIR}
+EXPOSE 3030
+
+# The chart sets only `args`, so this ENTRYPOINT stays in force in the code-server pod and in run pods.
+# tini as PID 1 reaps orphaned run-worker processes and, with -g, hands SIGTERM to the whole process group,
+# so the code server, the gRPC server it spawns and any run in progress stop together: about 2 s here
+# against 3-4 s without tini, well inside Kubernetes' 30 s grace period (tests/test_container.py).
+ENTRYPOINT ["tini", "-g", "--"]
+# The chart's codeServerArgs command, so `docker run dagster-repo` alone serves the location.
+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "3030", "-m", "dagster_project"]

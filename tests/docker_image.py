@@ -1,0 +1,58 @@
+"""Session fixtures for every test that needs the user-code image: `image` builds the Dockerfile once per
+session (base: PYTHON_IMAGE, which .ci/setup-docker.sh exports, else python:3.11-slim) and `metrics` collects
+the image's size and the build, reload and stop times, printed at the end and kept in container-metrics.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.container_stack import docker, docker_engine_problem
+from tests.stack import REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def metrics(request, tmp_path_factory):
+    values: dict = {}
+    yield values
+    path = tmp_path_factory.getbasetemp() / "container-metrics.json"
+    path.write_text(json.dumps(values, indent=2))
+    # Shown in CI's log whatever the capture mode: output capture is lifted just for this line.
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if capture and reporter:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\ncontainer metrics ({path}): {json.dumps(values)}")
+
+
+@pytest.fixture(scope="session")
+def image(project_env, metrics) -> str:
+    from tests.conftest import require_tool  # here, not at the top: conftest imports this module
+
+    problem = docker_engine_problem()
+    require_tool("docker", problem is None, problem or "")
+    base = os.environ.get("PYTHON_IMAGE", "python:3.11-slim")
+    tag = f"{project_env['IMAGE']}:pytest"
+    started = time.perf_counter()
+    build = subprocess.run(
+        ["docker", "build", "--network", "host", "--build-arg", f"PYTHON_IMAGE={base}", "-t", tag, str(REPO_ROOT)],
+        capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    output = build.stdout + build.stderr
+    assert build.returncode == 0, f"docker build failed on {base}:\n{output[-5000:]}"
+    size = int(docker("image", "inspect", "--format", "{{.Size}}", tag))
+    metrics.update(
+        base_image=base,
+        base_image_mb=round(int(docker("image", "inspect", "--format", "{{.Size}}", base)) / 1e6),
+        image_mb=round(size / 1e6),
+        build_seconds=round(seconds, 1),
+        # The classic builder says "Using cache", BuildKit "CACHED": tells a cold build from a warm one.
+        cached_build_steps=output.count("Using cache") + output.count("CACHED"),
+    )
+    return tag

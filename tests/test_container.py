@@ -1,0 +1,202 @@
+"""The user-code image built and run for real: as the chart's code-server pod, against real PostgreSQL,
+with Dagster's webserver and daemon on the host loading it as a gRPC code location (tests/container_stack.py).
+
+Needs a Docker engine (skips without one, fails if MEDALLION_REQUIRE names docker). CI builds on the Debian
+base that .ci/setup-docker.sh exports as PYTHON_IMAGE; elsewhere the Dockerfile's python:3.11-slim.
+Image size, build, reload and stop times are printed at the end and written to container-metrics.json.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from pathlib import Path
+
+import pytest
+from dagster import DagsterRunStatus
+
+from tests.conftest import require_tool
+from tests.container_stack import (
+    CodeServerContainer,
+    ContainerStack,
+    PostgresCluster,
+    chart_user_deployment,
+    docker,
+    postgres_bindir,
+    tar_of,
+)
+from tests.stack import REPO_ROOT
+from tests.test_contract_files import BRONZE, GOLD, REJECTS, SILVER
+
+pytestmark = pytest.mark.docker
+
+# The chart's dagsterHome: the user-code pod gets it with no dagster.yaml inside.
+CHART_DAGSTER_HOME = "/opt/dagster/dagster_home"
+IMAGE_SIZE_LIMIT = 500_000_000
+
+
+def image_config(image: str) -> dict:
+    return json.loads(docker("image", "inspect", "--format", "{{json .Config}}", image))
+
+
+def chart_command(image: str, location: str, port: int) -> list[str]:
+    """What the chart's user-code Deployment runs: its code-server args around the values' codeServerArgs;
+    before helm/values.yaml exists, the image's own CMD."""
+    deployment = chart_user_deployment(location)
+    if deployment is None:
+        command = list(image_config(image)["Cmd"])
+        command[command.index("-p") + 1] = str(port)
+        return command
+    return ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", str(port), *deployment["codeServerArgs"]]
+
+
+def test_image_defaults_match_the_chart_and_project(image, project_env, metrics):
+    config = image_config(image)
+    uid, gid, app_dir = project_env["APP_UID"], project_env["APP_GID"], project_env["APP_DIR"]
+    assert config["User"] == f"{uid}:{gid}"
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["DAGSTER_HOME"] == CHART_DAGSTER_HOME
+    assert env["DATA_ROOT"] == project_env["DATA_ROOT"]
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert config["Entrypoint"][0] == "tini"
+    # The image alone serves the location the way the chart does, on the port the chart's Service targets.
+    port = int(project_env["CODE_SERVER_PORT"])
+    assert config["Cmd"] == chart_command(image, project_env["CODE_LOCATION"], port)
+
+    probe = (
+        'id -u; id -g; command -v tar; ls -A "$DAGSTER_HOME" | wc -l; test -w "$DAGSTER_HOME" && echo writable; '
+        "python -c 'import dagster_project; print(dagster_project.__file__)'"
+    )
+    lines = docker("run", "--rm", "--network", "host", "--entrypoint", "sh", image, "-c", probe).split()
+    assert lines == [uid, gid, "/usr/bin/tar", "0", "writable", f"{app_dir}/dagster_project/__init__.py"]
+
+    baked = docker("run", "--rm", "--entrypoint", "cat", image, f"{app_dir}/data/bronze/bronze_data.csv")
+    assert baked == (REPO_ROOT / "data" / "bronze" / "bronze_data.csv").read_text()
+    assert metrics["image_mb"] * 1e6 <= IMAGE_SIZE_LIMIT, f"image is {metrics['image_mb']} MB"
+
+
+@pytest.fixture(scope="module")
+def container_stack(image, project_env, metrics, tmp_path_factory):
+    bindir = postgres_bindir()
+    require_tool("postgresql", bindir is not None, "PostgreSQL server binaries not found (apt-get install postgresql)")
+    postgres = PostgresCluster(bindir).start()
+    stack = ContainerStack(workdir=tmp_path_factory.mktemp("container"), data_root=Path(project_env["DATA_ROOT"]),
+                           postgres=postgres)  # fmt: skip
+    location = project_env["CODE_LOCATION"]
+    deployment = chart_user_deployment(location) or {}
+    env = {
+        "DAGSTER_HOME": CHART_DAGSTER_HOME,
+        "DAGSTER_PG_PASSWORD": postgres.password,
+        "DAGSTER_CURRENT_IMAGE": image,
+        "DATA_ROOT": project_env["DATA_ROOT"],
+        **{key: str(value) for key, value in (deployment.get("env") or {}).items()},
+    }
+    # Host networking shares the host's ports, so the code server takes a free one instead of the pod's 3030.
+    stack.container = CodeServerContainer(
+        image=image,
+        command=chart_command(image, location, stack.grpc_port),
+        env=env,
+        data_root=project_env["DATA_ROOT"],
+        uid=int(project_env["APP_UID"]),
+        gid=int(project_env["APP_GID"]),
+    )
+    exit_code = None
+    try:
+        started = time.perf_counter()
+        stack.container.start(bronze=BRONZE.encode())
+        stack.start()
+        metrics["code_location_load_seconds"] = round(time.perf_counter() - started, 1)
+        yield stack
+        # Stopped the way a rollout stops the pod, with the webserver still connected to it.
+        seconds, exit_code = stack.container.stop()
+        metrics.update(container_stop_seconds=round(seconds, 1), container_exit_code=exit_code)
+    finally:
+        stack.container.stop(grace_seconds=1)
+        stack.stop()
+        stack.container.remove()
+        postgres.stop()
+    assert exit_code == 0, f"the code server did not exit cleanly on SIGTERM (exit code {exit_code})"
+
+
+def run_job(stack: ContainerStack, job: str) -> tuple[str, list[tuple[str, str, str]]]:
+    server = stack.webserver()
+    run_id = server.submit(job)
+    status = server.wait(run_id, timeout=300)
+    events = server.events(run_id)
+    last_messages = [event["message"] for event in events][-10:]
+    assert status == DagsterRunStatus.SUCCESS, (last_messages, stack.container.logs()[-3000:])
+    return run_id, [(e["level"], e["stepKey"], e["message"]) for e in events]
+
+
+def test_jobs_run_inside_the_container_as_the_app_user(container_stack, project_env):
+    container, data_root = container_stack.container, project_env["DATA_ROOT"]
+    uid = project_env["APP_UID"]
+    # The chart's readiness probe, run in the container.
+    container.exec("dagster", "api", "grpc-health-check", "-p", str(container_stack.grpc_port))
+
+    _, silver_events = run_job(container_stack, "bronze_to_silver_job")
+    _, gold_events = run_job(container_stack, "silver_to_gold_job")
+
+    # Bridged loguru records reached the event log in Postgres from the run worker inside the container.
+    assert ("DEBUG", "silver_orders", "rejected invalid_order_date: 3 rows") in silver_events
+    assert ("INFO", "silver_orders", "5 rows kept, 11 rejected") in silver_events
+    assert any(message.startswith("gold done in") for _, _, message in gold_events)
+    # The plain stdout line is in the container log, where `kubectl logs` would show it.
+    assert " - silver_orders - silver done in" in container.logs()
+
+    def read(path: str) -> str:
+        return container.exec("cat", f"{data_root}/{path}")
+
+    assert read("silver/silver_data.csv") == SILVER
+    assert read("silver/rejected_rows.csv") == REJECTS
+    assert read("gold/gold_data.csv") == GOLD
+    assert read("bronze/bronze_data.csv") == BRONZE
+
+    outputs = ["silver/silver_data.csv", "silver/rejected_rows.csv", "gold/gold_data.csv"]
+    owners = container.exec("stat", "-c", "%u:%g", *[f"{data_root}/{path}" for path in outputs]).split()
+    assert owners == [f"{uid}:{project_env['APP_GID']}"] * 3
+    processes = container.process_uids()
+    assert any("code-server start" in args for args in processes), processes
+    assert set(processes.values()) == {uid}, processes
+
+    status, output = container.exec_status("sh", "-c", f"echo tampered >> {data_root}/bronze/bronze_data.csv")
+    assert status != 0 and "Read-only file system" in output
+    # The code server's DAGSTER_HOME has no dagster.yaml and its default (SQLite) instance recorded no run:
+    # the runs reached Postgres through the instance reference the launcher sent, as in the user-code pod.
+    assert container.exec_status("test", "-e", f"{CHART_DAGSTER_HOME}/dagster.yaml")[0] != 0
+    local_runs = "from dagster import DagsterInstance; print(len(DagsterInstance.get().get_runs()))"
+    assert container.exec("python", "-c", local_runs).split()[-1] == "0"
+
+
+def with_marker_line(source: str, marker: str) -> str:
+    """silver_asset.py with one more loguru line at the top of the bridged block."""
+    anchor = re.search(r"^(?P<indent>\s*)with loguru_to_dagster\(context\):\n", source, flags=re.MULTILINE)
+    assert anchor, "silver_asset.py no longer opens `with loguru_to_dagster(context):`; update this test"
+    line = f"{anchor['indent']}    logger.info({marker!r})\n"
+    return source[: anchor.end()] + line + source[anchor.end() :]
+
+
+def test_live_synced_code_runs_after_a_graphql_reload(container_stack, project_env, metrics):
+    container, app_dir = container_stack.container, project_env["APP_DIR"]
+    marker = f"live-synced code {secrets.token_hex(4)}"
+    changed = with_marker_line((REPO_ROOT / "dagster_project" / "silver_asset.py").read_text(), marker)
+    archive = tar_of({"dagster_project/silver_asset.py": changed.encode()}, container.uid, container.gid)
+
+    # What Tilt's live_update does: stream a tar into `tar -x` in the running container, as the image user.
+    started = time.perf_counter()
+    container.exec("tar", "-x", "-C", app_dir, "-f", "-", stdin=archive)
+    synced = time.perf_counter()
+    container_stack.webserver().reload()
+    reloaded = time.perf_counter()
+    _, events = run_job(container_stack, "bronze_to_silver_job")
+    finished = time.perf_counter()
+
+    assert ("INFO", "silver_orders", marker) in events
+    assert container.exec("cat", f"{app_dir}/dagster_project/silver_asset.py") == changed
+    metrics.update(
+        live_sync_seconds=round(synced - started, 2),
+        reload_seconds=round(reloaded - synced, 2),
+        sync_to_new_code_run_seconds=round(finished - started, 2),
+    )
