@@ -22,17 +22,24 @@ def load_bronze(storage: LayerStorage, *, keep_for_next_step: bool = False) -> C
     try:
         path = storage.bronze_path()
         identity = _identity(path)
-        if identity is not None and identity in _parsed:
-            table = _parsed.pop(identity)
-            logger.debug("reusing the bronze table parsed by the previous step ({} rows)", len(table.frame))
-            return table
-        logger.info("reading bronze file {}", path)
-        table = storage.read_csv(path, REQUIRED_COLUMNS)
+        table = _parsed.pop(identity, None) if identity is not None else None
+        if table is not None:
+            logger.debug("reusing the table the bronze step parsed from {}", path)
+        else:
+            logger.info("reading bronze file {}", path)
+            table = storage.read_csv(path, REQUIRED_COLUMNS)
         if table.frame.empty:
             raise LayerFileError(path, "has a header but no data rows")
     except LayerFileError as error:
         logger.error("bronze file rejected: {}", error)
         raise layer_failure(error, "Bronze") from error
+    logger.info(
+        "read {} ({}): {} rows, {} columns in the header",
+        table.path,
+        human_size(table.size_bytes),
+        len(table.frame),
+        len(table.header),
+    )
     _parsed.clear()
     if keep_for_next_step and identity is not None:
         _parsed[identity] = table
@@ -54,13 +61,6 @@ def bronze_orders(context: AssetExecutionContext, storage: LayerStorage) -> Mate
     with loguru_to_dagster(context):
         started = time.perf_counter()
         table = load_bronze(storage, keep_for_next_step=True)
-        logger.info(
-            "read {} ({}): {} rows, {} columns in the header",
-            table.path,
-            human_size(table.size_bytes),
-            len(table.frame),
-            len(table.header),
-        )
         if table.ignored_columns:
             logger.warning("ignoring extra column(s) not in the contract: {}", ", ".join(table.ignored_columns))
         elapsed = time.perf_counter() - started

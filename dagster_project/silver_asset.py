@@ -9,7 +9,7 @@ from dagster_project import checks
 from dagster_project.bronze_asset import bronze_orders, load_bronze
 from dagster_project.csv_io import LayerFileError
 from dagster_project.log_bridge import loguru_to_dagster
-from dagster_project.metadata import describe_csv, human_size
+from dagster_project.metadata import describe_csv, human_size, preview_markdown
 from dagster_project.resources import LayerStorage, layer_failure
 from dagster_project.rules import clean_orders
 
@@ -34,7 +34,7 @@ def silver_orders(context: AssetExecutionContext, storage: LayerStorage) -> Mate
         except LayerFileError as error:
             raise layer_failure(error, "Silver") from error
         bronze = load_bronze(storage)
-        logger.info("cleaning {} bronze rows from {}", len(bronze.frame), bronze.path)
+        logger.info("cleaning {} bronze rows", len(bronze.frame))
         result = clean_orders(bronze.frame)
         counts = result.reject_counts()
         for reason, count in counts.items():
@@ -56,7 +56,7 @@ def silver_orders(context: AssetExecutionContext, storage: LayerStorage) -> Mate
                 "rejects_path": MetadataValue.path(str(rejects_path)),
                 "rejected_rows": len(result.rejects),
                 **{f"rejected/{reason}": count for reason, count in counts.items()},
-                "rejects_preview": MetadataValue.md(result.rejects.head(10).to_markdown(index=False)),
+                "rejects_preview": MetadataValue.md(preview_markdown(result.rejects)),
                 "elapsed_seconds": round(elapsed, 3),
             },
             check_results=[
