@@ -46,17 +46,17 @@ class CsvTable:
     frame: pd.DataFrame
 
 
-def read_csv_columns(path: Path, wanted: Sequence[str], *, exact: bool = False) -> CsvTable:
+def read_csv_columns(path: Path, wanted: Sequence[str], *, expected_header: Sequence[str] | None = None) -> CsvTable:
     """Read the `wanted` columns of a headed CSV as strings, in `wanted` order.
 
-    Header names match after trimming and lower-casing. With `exact`, the header must be exactly `wanted`
+    Header names match after trimming and lower-casing. With `expected_header`, the header must be exactly that
     (used for the layer files this pipeline wrote itself).
     """
     size = _require_regular_file(path)
     quotes_are_unbalanced = _scan_text(path)
     header = _read_header(path)
     normalized = [name.strip().lower() for name in header]
-    positions = _locate_columns(path, normalized, wanted, exact=exact)
+    positions = _locate_columns(path, normalized, wanted, expected_header=expected_header)
 
     column_names = [f"column_{index}" for index in range(len(header))]
     try:
@@ -178,7 +178,9 @@ def _scan_text(path: Path) -> bool:
                 raise LayerFileError(path, f"contains a NUL byte on line {line} (byte {offset + nul}); not a text CSV")
             pending = len(decoder.getstate()[0])
             try:
-                decoder.decode(chunk)
+                # ASCII (nearly every CSV) is valid UTF-8: the byte check is far cheaper than decoding.
+                if pending or not chunk.isascii():
+                    decoder.decode(chunk)
             except UnicodeDecodeError as error:
                 bad = max(error.start - pending, 0)
                 line = lines_before + chunk.count(b"\n", 0, bad) + 1
@@ -207,9 +209,11 @@ def _read_header(path: Path) -> list[str]:
     return header
 
 
-def _locate_columns(path: Path, normalized: list[str], wanted: Sequence[str], *, exact: bool) -> dict[str, int]:
-    if exact and normalized != list(wanted):
-        raise LayerFileError(path, f"has columns {normalized}, expected exactly {list(wanted)}")
+def _locate_columns(
+    path: Path, normalized: list[str], wanted: Sequence[str], *, expected_header: Sequence[str] | None
+) -> dict[str, int]:
+    if expected_header is not None and normalized != list(expected_header):
+        raise LayerFileError(path, f"has columns {normalized}, expected exactly {list(expected_header)}")
     missing = [name for name in wanted if name not in normalized]
     if missing:
         raise LayerFileError(

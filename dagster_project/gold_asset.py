@@ -13,6 +13,7 @@ from dagster_project.resources import LayerStorage, layer_failure
 from dagster_project.rules import SILVER_COLUMNS, summarize_regions
 from dagster_project.silver_asset import silver_orders
 
+GOLD_INPUTS = ("region", "quantity", "total_amount")
 GOLD_TYPES = {"orders": "integer", "units": "integer", "revenue": "decimal(2)", "avg_order_value": "decimal(2)"}
 
 
@@ -26,7 +27,8 @@ def gold_region_sales(context: AssetExecutionContext, storage: LayerStorage) -> 
         try:
             silver_path, gold_path = storage.silver_path(), storage.gold_path()
             logger.info("reading silver file {}", silver_path)
-            silver = storage.read_csv(silver_path, SILVER_COLUMNS, exact=True)
+            # The header must be exactly silver's; only the columns gold needs are loaded.
+            silver = storage.read_csv(silver_path, GOLD_INPUTS, expected_header=SILVER_COLUMNS)
             gold = summarize_regions(silver.frame)
         except (LayerFileError, ValueError) as error:
             if not isinstance(error, LayerFileError):

@@ -56,8 +56,10 @@ class LayerStorage(ConfigurableResource):
     def gold_path(self) -> Path:
         return self._inside(self.layer_dir("gold"), self.gold_file)
 
-    def read_csv(self, path: Path, columns: tuple[str, ...], *, exact: bool = False) -> csv_io.CsvTable:
-        return csv_io.read_csv_columns(path, columns, exact=exact)
+    def read_csv(
+        self, path: Path, columns: tuple[str, ...], *, expected_header: tuple[str, ...] | None = None
+    ) -> csv_io.CsvTable:
+        return csv_io.read_csv_columns(path, columns, expected_header=expected_header)
 
     def write_csv(self, frame: pd.DataFrame, path: Path) -> int:
         if self._is_within(path, self.layer_dir("bronze")):

@@ -44,14 +44,13 @@ ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DIGITS = r"^[0-9]+$"
 PRICE = r"^(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$"
 MONEY_WITH_SIGN = r"^(?P<sign>-?)(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?$"
+TWO_DECIMALS = r"^[0-9]{1,16}\.[0-9]{2}$"
 INT64_MAX = str(np.iinfo(np.int64).max)
 # Products of numbers with at most this many digits in total stay inside int64.
 INT64_SAFE_DIGITS = 18
 CENT = Decimal("0.01")
-# Exactly the characters Python's str.strip() removes, so trimming means what it means in plain Python;
-# the ASCII subset takes the faster byte-wise path on columns that are pure ASCII (nearly always).
+# Exactly the characters Python's str.strip() removes, so trimming means what it means in plain Python.
 WHITESPACE = "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())
-ASCII_WHITESPACE = "".join(char for char in WHITESPACE if char.isascii())
 MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
@@ -79,17 +78,29 @@ def clean_orders(orders: pd.DataFrame) -> CleanResult:
     rejects = rejects.append_column("reject_reason", reason_names.take(pa.array(reasons[rejected])))
 
     silver = trimmed.filter(pa.array(~rejected))
+    del trimmed
     silver = silver.set_column(silver.schema.get_field_index("region"), "region", title_case(silver["region"]))
-    totals = line_totals_cents(silver["quantity"], silver["unit_price"])
-    silver = silver.append_column("total_amount", format_cents(totals))
+    silver = silver.append_column("total_amount", line_totals(silver["quantity"], silver["unit_price"]))
     silver = silver.append_column("order_month", pc.utf8_slice_codeunits(silver["order_date"], 0, 7))
     return CleanResult(silver=_to_pandas(silver), rejects=_to_pandas(rejects))
 
 
 def trim(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pc.all(pc.string_is_ascii(values)).as_py() is not False:
-        return pc.ascii_trim(values, ASCII_WHITESPACE)
-    return pc.utf8_trim(values, WHITESPACE)
+    """Python's str.strip() on every value."""
+    ascii_only = pc.all(pc.string_is_ascii(values)).as_py() is not False
+    if ascii_only and not _contains_any_byte(values, b"\x1c\x1d\x1e\x1f"):
+        trimmed = pc.ascii_trim_whitespace(values)  # the same set as str.strip() for such text, and fastest
+    else:
+        trimmed = pc.utf8_trim(values, WHITESPACE)
+    # An already clean column keeps its original buffers instead of holding a second copy in memory.
+    return values if _total_length(trimmed) == _total_length(values) else trimmed
+
+
+def per_distinct(values: pa.ChunkedArray, rule) -> np.ndarray:
+    """`rule` applied once per distinct value, spread back to every row: dates, quantities, prices and
+    regions repeat a lot, so a Python-level rule on the few distinct values beats a vectorized one on all."""
+    encoded = pc.dictionary_encode(values).combine_chunks()
+    return np.asarray(rule(encoded.dictionary))[_numpy(encoded.indices)]
 
 
 def reject_reasons(orders: pa.Table) -> np.ndarray:
@@ -97,7 +108,7 @@ def reject_reasons(orders: pa.Table) -> np.ndarray:
     failures = [
         _numpy(pc.equal(orders["order_id"], "")),
         _numpy(pc.equal(orders["region"], "")),
-        ~real_iso_dates(orders["order_date"]),
+        ~per_distinct(orders["order_date"], real_iso_dates),
         ~positive_int64_quantities(orders["quantity"]),
         ~_numpy(pc.match_substring_regex(orders["unit_price"], PRICE)),
     ]
@@ -111,7 +122,7 @@ def reject_reasons(orders: pa.Table) -> np.ndarray:
     return reasons
 
 
-def real_iso_dates(dates: pa.ChunkedArray) -> np.ndarray:
+def real_iso_dates(dates: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """True where the value is YYYY-MM-DD and names a day that exists (proleptic Gregorian, year >= 1)."""
     shaped = _numpy(pc.match_substring_regex(dates, ISO_DATE))
     valid = np.zeros(len(dates), dtype=bool)
@@ -141,20 +152,40 @@ def positive_int64_quantities(quantities: pa.ChunkedArray) -> np.ndarray:
 
 def first_occurrence(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """True for the first row holding each distinct value."""
-    codes = _numpy(pc.dictionary_encode(values).combine_chunks().indices) if len(values) else np.array([], int)
-    first = np.zeros(len(values), dtype=bool)
-    first[np.unique(codes, return_index=True)[1]] = True
-    return first
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    # Dictionary codes are handed out in order of first appearance, so a row is a first occurrence exactly
+    # when its code is larger than every code before it.
+    codes = _numpy(pc.dictionary_encode(values).combine_chunks().indices).astype(np.int64)
+    seen_before = np.concatenate(([-1], np.maximum.accumulate(codes)[:-1]))
+    return codes > seen_before
 
 
 def title_case(regions: pa.ChunkedArray) -> pa.ChunkedArray:
     """Python's str.title(), applied once per distinct region (there are few)."""
-    encoded = pc.dictionary_encode(regions).combine_chunks()
-    titled = pa.array([value.title() for value in encoded.dictionary.to_pylist()], pa.string())
-    return pa.chunked_array([titled.take(encoded.indices)], pa.string())
+    titled = per_distinct(
+        regions, lambda distinct: np.array([value.title() for value in distinct.to_pylist()], dtype=object)
+    )
+    return pa.chunked_array([pa.array(titled, pa.string())], pa.string())
 
 
-def line_totals_cents(quantities: pa.ChunkedArray, prices: pa.ChunkedArray) -> np.ndarray:
+def line_totals(quantities: pa.ChunkedArray, prices: pa.ChunkedArray) -> pa.ChunkedArray:
+    """total_amount text for every row, computed once per distinct (quantity, unit_price) pair."""
+    if len(quantities) == 0:
+        return pa.chunked_array([], pa.string())
+    quantity = pc.dictionary_encode(quantities).combine_chunks()
+    price = pc.dictionary_encode(prices).combine_chunks()
+    pairs = _numpy(quantity.indices).astype(np.int64) * len(price.dictionary) + _numpy(price.indices)
+    encoded = pc.dictionary_encode(pa.array(pairs))
+    distinct, row_pair = _numpy(encoded.dictionary), encoded.indices
+    totals = line_totals_cents(
+        quantity.dictionary.take(pa.array(distinct // len(price.dictionary))),
+        price.dictionary.take(pa.array(distinct % len(price.dictionary))),
+    )
+    return pa.chunked_array([format_cents(totals).combine_chunks().take(row_pair)], pa.string())
+
+
+def line_totals_cents(quantities: pa.Array | pa.ChunkedArray, prices: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """quantity x unit_price in cents, rounded half-up; int64 on the fast path, exact Decimal elsewhere."""
     whole, fraction = _split_decimal(prices, PRICE)
     digits = _numpy(pc.utf8_length(pc.utf8_ltrim(quantities, "0"))) + _numpy(pc.utf8_length(pc.utf8_ltrim(whole, "0")))
@@ -175,6 +206,9 @@ def line_totals_cents(quantities: pa.ChunkedArray, prices: pa.ChunkedArray) -> n
 def money_to_cents(values: pa.ChunkedArray | pd.Series) -> np.ndarray:
     """Exact cents of money strings with at most two decimals (silver total_amount, gold revenue)."""
     values = _arrow_strings(values)
+    if len(values) and pc.all(pc.match_substring_regex(values, TWO_DECIMALS)).as_py():
+        # What this pipeline writes: dropping the point leaves the cents.
+        return _int64(pc.replace_substring(values, ".", ""))
     if len(values) and not pc.all(pc.match_substring_regex(values, MONEY_WITH_SIGN)).as_py():
         raise ValueError("money values must look like 123.45")
     parts = pc.extract_regex(values, MONEY_WITH_SIGN)
@@ -191,7 +225,7 @@ def money_to_cents(values: pa.ChunkedArray | pd.Series) -> np.ndarray:
 def format_cents(cents: np.ndarray) -> pa.ChunkedArray:
     """Integer cents -> "123.45" with exactly two decimals (non-negative amounts)."""
     if cents.dtype == object:
-        return pa.chunked_array([pa.array([f"{c // 100}.{c % 100:02d}" for c in cents], pa.string())])
+        return pa.chunked_array([pa.array([_cents_text(c) for c in cents], pa.string())])
     units = pc.cast(pa.array(cents // 100), pa.string())
     hundredths = pc.utf8_lpad(pc.cast(pa.array(cents % 100), pa.string()), 2, "0")
     return pa.chunked_array([pc.binary_join_element_wise(units, hundredths, ".")], pa.string())
@@ -200,33 +234,56 @@ def format_cents(cents: np.ndarray) -> pa.ChunkedArray:
 def summarize_regions(silver: pd.DataFrame) -> pd.DataFrame:
     """Silver rows -> one row per region, by revenue descending then region ascending."""
     table = _to_arrow(silver, ("region", "quantity", "total_amount"))
-    per_row = pd.DataFrame(
+    # Sums in 38-digit decimals: exact even where int64 would overflow (huge quantities or totals).
+    exact = pa.decimal128(38, 0)
+    cents = money_to_cents(table["total_amount"])
+    per_row = pa.table(
         {
-            "region": table["region"].to_numpy(),
-            "units": _int64(table["quantity"]) if len(table) else np.array([], np.int64),
-            "cents": money_to_cents(table["total_amount"]),
+            "region": table["region"],
+            "units": pc.cast(table["quantity"], exact),
+            "cents": pa.array(cents, exact) if cents.dtype == object else pa.array(cents).cast(exact),
         }
     )
-    grouped = (
-        per_row.groupby("region", sort=False)
-        .agg(orders=("region", "size"), units=("units", "sum"), cents=("cents", "sum"))
-        .reset_index()
-        .sort_values(["cents", "region"], ascending=[False, True], kind="stable")
+    grouped = per_row.group_by("region").aggregate([("region", "count"), ("units", "sum"), ("cents", "sum")])
+    regions = sorted(
+        zip(
+            grouped["region"].to_pylist(),
+            grouped["region_count"].to_pylist(),
+            [int(value) for value in grouped["units_sum"].to_pylist()],
+            [int(value) for value in grouped["cents_sum"].to_pylist()],
+            strict=True,
+        ),
+        key=lambda region: (-region[3], region[0]),
     )
-    orders = grouped["orders"].to_numpy(np.int64)
-    cents = grouped["cents"].to_numpy()
     # Half-up division on integers keeps the average exact: floor((2 * cents + n) / 2n).
-    average = (2 * cents + orders) // (2 * orders)
     gold = pa.table(
         {
-            "region": pa.array(grouped["region"].tolist(), pa.string()),
-            "orders": pa.array(orders, pa.int64()),
-            "units": pa.array(grouped["units"].tolist(), pa.int64()),
-            "revenue": format_cents(cents),
-            "avg_order_value": format_cents(average),
+            "region": pa.array([r[0] for r in regions], pa.string()),
+            "orders": pa.array([r[1] for r in regions], pa.int64()),
+            "units": pa.array([str(r[2]) for r in regions], pa.string()),
+            "revenue": pa.array([_cents_text(r[3]) for r in regions], pa.string()),
+            "avg_order_value": pa.array([_cents_text((2 * r[3] + r[1]) // (2 * r[1])) for r in regions], pa.string()),
         }
     )
     return _to_pandas(gold)
+
+
+def _total_length(values: pa.ChunkedArray) -> int:
+    # Trimming only removes characters, so an unchanged byte total means nothing was trimmed.
+    return pc.sum(pc.binary_length(values)).as_py() or 0
+
+
+def _contains_any_byte(values: pa.ChunkedArray, candidates: bytes) -> bool:
+    # A memchr-speed look at the raw string bytes; a false alarm only costs the slower exact path.
+    for chunk in values.chunks:
+        data = chunk.buffers()[2]
+        if data is not None and any(bytes([byte]) in data.to_pybytes() for byte in candidates):
+            return True
+    return False
+
+
+def _cents_text(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
 
 
 def _to_arrow(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.Table:
@@ -242,8 +299,11 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
 
 def _arrow_strings(values: pa.ChunkedArray | pd.Series) -> pa.ChunkedArray:
     if isinstance(values, pd.Series):
-        return pa.chunked_array([pa.array(values, pa.string())])
-    return values
+        # Through the array's __arrow_array__: zero-copy for Arrow-backed columns (a Series would be copied).
+        values = pa.array(values.array)
+        if isinstance(values, pa.Array):
+            values = pa.chunked_array([values])
+    return values.cast(pa.string())
 
 
 def _numpy(array: pa.ChunkedArray | pa.Array) -> np.ndarray:
