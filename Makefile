@@ -48,6 +48,9 @@ inspect:  ## heads of silver, rejects and gold from the cluster's PVCs
 test-docker: install  ## build the user-code image and run it as the chart's code server (needs Docker; PYTHON_IMAGE sets the base)
 	$(BIN)/python -m pytest -m docker -v
 
+bench: install  ## medallion_job vs plain-pandas and DuckDB references, dev-loop latencies -> docs/BENCHMARKS.md (~20 min)
+	$(BIN)/python -m bench.run
+
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
