@@ -53,6 +53,7 @@ class LocalStack:
     data_root: Path
     code_dir: Path = REPO_ROOT
     extra_instance_config: dict = field(default_factory=dict)
+    base_env: dict[str, str] | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -78,7 +79,7 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         self.write_instance()
-        base_env = {**os.environ, "PYTHONPATH": str(self.code_dir), "DATA_ROOT": str(self.data_root)}
+        base_env = self.environment()
         self._spawn(
             "code-server",
             [BIN / "dagster", "code-server", "start", "-h", "127.0.0.1", "-p", str(self.grpc_port),
@@ -113,6 +114,11 @@ class LocalStack:
     def stop_daemon(self) -> None:
         """Without the daemon, submitted runs wait in the queue: tests use it to queue runs all at once."""
         self._terminate([self.processes.pop("daemon")])
+
+    def environment(self) -> dict[str, str]:
+        """What every process of the stack runs with: the code under test and the data root."""
+        inherited = os.environ if self.base_env is None else self.base_env
+        return {**inherited, "PYTHONPATH": str(self.code_dir), "DATA_ROOT": str(self.data_root)}
 
     def webserver(self) -> Webserver:
         return Webserver(self.url, LOCATION)
