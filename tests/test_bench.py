@@ -16,18 +16,12 @@ import pytest
 
 from bench import reference_duckdb, reference_pandas
 from bench.generate import HEADER, write_bronze
+from dagster_project.rules import REJECT_REASONS
 from tests.conftest import BIN, require_tool, run_dagster_job
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = ("silver/silver_data.csv", "silver/rejected_rows.csv", "gold/gold_data.csv")
-REASONS = {
-    "missing_order_id",
-    "missing_region",
-    "invalid_order_date",
-    "invalid_quantity",
-    "invalid_unit_price",
-    "duplicate_order_id",
-}
+REASONS = set(REJECT_REASONS)
 # Hand-written bronze: BOM, shuffled mixed-case header with padding, extra column, blank line, quoted
 # newline/CR/quotes/commas, half-up rounding, int64 edges, calendar edges, reason order, dedupe after rejects.
 EDGE_ROWS = [
