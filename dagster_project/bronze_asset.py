@@ -2,22 +2,25 @@
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 from loguru import logger
 
-from dagster_project.csv_io import CsvTable, LayerFileError
+from dagster_project.contract import REQUIRED_COLUMNS, LayerFileError
 from dagster_project.log_bridge import loguru_to_dagster
 from dagster_project.metadata import describe_csv, human_size
 from dagster_project.resources import LayerStorage, layer_failure
-from dagster_project.rules import REQUIRED_COLUMNS
+
+if TYPE_CHECKING:
+    from dagster_project.csv_io import CsvTable
 
 # With the in-process executor the silver step runs right after bronze in the same process; handing it the
 # parsed table saves a second parse. Keyed by the file's identity, so a changed file is always re-read.
-_parsed: dict[tuple, CsvTable] = {}
+_parsed: dict[tuple, "CsvTable"] = {}
 
 
-def load_bronze(storage: LayerStorage, *, keep_for_next_step: bool = False) -> CsvTable:
+def load_bronze(storage: LayerStorage, *, keep_for_next_step: bool = False) -> "CsvTable":
     """Parse the bronze file strictly; any problem becomes a Failure naming the file, shown in the UI."""
     try:
         path = storage.bronze_path()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
-from dagster_project.rules import money_to_cents
+if TYPE_CHECKING:
+    import pandas as pd
 
 SILVER_CHECKS = (
     AssetCheckSpec("order_id_unique", asset="silver_orders", description="No order_id appears twice."),
@@ -51,6 +53,8 @@ def has_rows(silver: pd.DataFrame) -> AssetCheckResult:
 
 
 def revenue_matches_silver(silver: pd.DataFrame, gold: pd.DataFrame) -> AssetCheckResult:
+    from dagster_project.rules import money_to_cents  # see contract.py: not at definitions load
+
     silver_cents = int(money_to_cents(silver["total_amount"]).sum()) if len(silver) else 0
     gold_cents = int(money_to_cents(gold["revenue"]).sum()) if len(gold) else 0
     return AssetCheckResult(

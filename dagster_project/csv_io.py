@@ -23,18 +23,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from dagster_project.contract import LayerFileError
+
 SCAN_CHUNK_BYTES = 16 * 1024 * 1024
 WRITE_CHUNK_ROWS = 1_000_000
 NEEDS_QUOTES = r'[",\r\n]'
-
-
-class LayerFileError(ValueError):
-    """A layer file that cannot be used; the message names the file and the problem in plain words."""
-
-    def __init__(self, path: Path, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 @dataclass(frozen=True)

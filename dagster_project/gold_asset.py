@@ -6,11 +6,10 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from loguru import logger
 
 from dagster_project import checks
-from dagster_project.csv_io import LayerFileError
+from dagster_project.contract import SILVER_COLUMNS, LayerFileError
 from dagster_project.log_bridge import loguru_to_dagster
 from dagster_project.metadata import describe_csv, human_size
 from dagster_project.resources import LayerStorage, layer_failure
-from dagster_project.rules import SILVER_COLUMNS, summarize_regions
 from dagster_project.silver_asset import silver_orders
 
 GOLD_INPUTS = ("region", "quantity", "total_amount")
@@ -22,6 +21,8 @@ def gold_region_sales(context: AssetExecutionContext, storage: LayerStorage) -> 
     """One row per region in gold/gold_data.csv: orders, units, revenue and average order value,
     by revenue descending then region. Reads silver/silver_data.csv, so it runs on its own after
     bronze_to_silver_job."""
+    from dagster_project.rules import summarize_regions  # with the step, not the definitions (contract.py)
+
     with loguru_to_dagster(context):
         started = time.perf_counter()
         try:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from dagster import MetadataValue, TableColumn, TableSchema
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PREVIEW_ROWS = 10
 

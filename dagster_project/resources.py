@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
 from dagster import ConfigurableResource, Failure, MetadataValue
 from pydantic import Field, field_validator
 
-from dagster_project import csv_io
+from dagster_project.contract import LayerFileError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dagster_project.csv_io import CsvTable
 
 DEFAULT_DATA_ROOT = "/data"
 Layer = Literal["bronze", "silver", "gold"]
@@ -58,12 +62,16 @@ class LayerStorage(ConfigurableResource):
 
     def read_csv(
         self, path: Path, columns: tuple[str, ...], *, expected_header: tuple[str, ...] | None = None
-    ) -> csv_io.CsvTable:
+    ) -> CsvTable:
+        from dagster_project import csv_io  # pandas and pyarrow load with the first step, not with definitions
+
         return csv_io.read_csv_columns(path, columns, expected_header=expected_header)
 
     def write_csv(self, frame: pd.DataFrame, path: Path) -> int:
         if self._is_within(path, self.layer_dir("bronze")):
-            raise csv_io.LayerFileError(path, "is in bronze, which this pipeline never writes")
+            raise LayerFileError(path, "is in bronze, which this pipeline never writes")
+        from dagster_project import csv_io  # as in read_csv
+
         return csv_io.write_csv_atomic(frame, path)
 
     @staticmethod
@@ -73,11 +81,11 @@ class LayerStorage(ConfigurableResource):
     def _inside(self, directory: Path, name: str) -> Path:
         path = directory / name
         if path.resolve().parent != directory.resolve():
-            raise csv_io.LayerFileError(path, f"resolves to {path.resolve()}, outside its layer directory {directory}")
+            raise LayerFileError(path, f"resolves to {path.resolve()}, outside its layer directory {directory}")
         return path
 
 
-def layer_failure(error: csv_io.LayerFileError, layer: str, hint: str = "") -> Failure:
+def layer_failure(error: LayerFileError, layer: str, hint: str = "") -> Failure:
     """The step failure a user sees in the UI: which file, what is wrong with it, what to do."""
     return Failure(
         description=f"{layer} file {error.path} cannot be used: {error.problem}{f'. {hint}' if hint else ''}",

@@ -16,29 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-REQUIRED_COLUMNS = (
-    "order_id",
-    "order_date",
-    "customer_id",
-    "region",
-    "product",
-    "category",
-    "quantity",
-    "unit_price",
-)
-SILVER_COLUMNS = (*REQUIRED_COLUMNS, "total_amount", "order_month")
-REJECT_COLUMNS = (*REQUIRED_COLUMNS, "source_row", "reject_reason")
-GOLD_COLUMNS = ("region", "orders", "units", "revenue", "avg_order_value")
-
-# Checked in this order; a row carries the first reason it fails.
-REJECT_REASONS = (
-    "missing_order_id",
-    "missing_region",
-    "invalid_order_date",
-    "invalid_quantity",
-    "invalid_unit_price",
-    "duplicate_order_id",
-)
+from dagster_project.contract import REJECT_REASONS, REQUIRED_COLUMNS
 
 ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DIGITS = r"^[0-9]+$"

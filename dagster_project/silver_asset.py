@@ -2,17 +2,15 @@
 
 import time
 
-import pyarrow as pa
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from loguru import logger
 
 from dagster_project import checks
 from dagster_project.bronze_asset import bronze_orders, load_bronze
-from dagster_project.csv_io import LayerFileError
+from dagster_project.contract import LayerFileError
 from dagster_project.log_bridge import loguru_to_dagster
 from dagster_project.metadata import describe_csv, human_size, preview_markdown
 from dagster_project.resources import LayerStorage, layer_failure
-from dagster_project.rules import clean_orders
 
 SILVER_TYPES = {
     "order_date": "date (YYYY-MM-DD)",
@@ -28,6 +26,11 @@ def silver_orders(context: AssetExecutionContext, storage: LayerStorage) -> Mate
     """Cleaned orders in silver/silver_data.csv and rejected rows, with their reason, in
     silver/rejected_rows.csv. Values are trimmed, region is title-cased, total_amount = quantity x
     unit_price (exact, 2 decimals) and order_month = YYYY-MM; rows keep bronze order."""
+    # pandas and pyarrow load with the step, not with the definitions (see contract.py).
+    import pyarrow as pa
+
+    from dagster_project.rules import clean_orders
+
     with loguru_to_dagster(context):
         started = time.perf_counter()
         try:

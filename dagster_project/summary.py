@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from dagster_project.contract import REJECT_REASONS
 from dagster_project.resources import LayerStorage, data_root_from_env
-from dagster_project.rules import REJECT_REASONS
 
 
 def read_text_csv(path: Path) -> pd.DataFrame | None:

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from dagster_project import rules
+from dagster_project import contract, rules
 
 VALID = {
     "order_id": "A1",
@@ -18,7 +18,7 @@ VALID = {
 
 
 def frame(*rows: dict) -> pd.DataFrame:
-    return pd.DataFrame([{**VALID, **row} for row in rows], columns=rules.REQUIRED_COLUMNS, dtype="str")
+    return pd.DataFrame([{**VALID, **row} for row in rows], columns=contract.REQUIRED_COLUMNS, dtype="str")
 
 
 def reason_of(**changes: str) -> str:
@@ -136,13 +136,13 @@ def test_region_is_trimmed_and_title_cased(region, expected):
 def test_values_are_trimmed_and_columns_ordered():
     padded = {name: f"  {value} " for name, value in VALID.items()}
     result = rules.clean_orders(frame(padded))
-    assert list(result.silver.columns) == list(rules.SILVER_COLUMNS)
+    assert list(result.silver.columns) == list(contract.SILVER_COLUMNS)
     assert result.silver.iloc[0].tolist() == [*VALID.values(), "39.98", "2024-01"]
 
 
 def test_rejects_keep_trimmed_original_values_and_bronze_order():
     result = rules.clean_orders(frame({"region": " nORTH ", "quantity": " 0 "}, {"order_id": ""}))
-    assert list(result.rejects.columns) == list(rules.REJECT_COLUMNS)
+    assert list(result.rejects.columns) == list(contract.REJECT_COLUMNS)
     assert result.rejects.iloc[0].tolist() == [
         "A1", "2024-01-15", "C1", "nORTH", "Widget", "Tools", "0", "19.99", 1, "invalid_quantity",
     ]  # fmt: skip
@@ -151,14 +151,14 @@ def test_rejects_keep_trimmed_original_values_and_bronze_order():
 
 def test_reject_counts_cover_every_reason():
     counts = rules.clean_orders(frame({"order_id": ""}, {"order_id": ""}, {"unit_price": "x"})).reject_counts()
-    assert counts == {**dict.fromkeys(rules.REJECT_REASONS, 0), "missing_order_id": 2, "invalid_unit_price": 1}
+    assert counts == {**dict.fromkeys(contract.REJECT_REASONS, 0), "missing_order_id": 2, "invalid_unit_price": 1}
 
 
 def silver_of(*rows: tuple[str, str, str]) -> pd.DataFrame:
     """(region, quantity, total_amount) rows as silver."""
     return pd.DataFrame(
         [{**VALID, "region": r, "quantity": q, "total_amount": t, "order_month": "2024-01"} for r, q, t in rows],
-        columns=rules.SILVER_COLUMNS,
+        columns=contract.SILVER_COLUMNS,
         dtype="str",
     )
 
@@ -168,7 +168,7 @@ def test_gold_sums_and_sorts_by_revenue_then_region():
         silver_of(("West", "1", "10.00"), ("East", "2", "5.00"), ("East", "3", "5.00"), ("Alpha", "1", "10.00"),
                   ("North", "007", "30.10"))
     )  # fmt: skip
-    assert list(gold.columns) == list(rules.GOLD_COLUMNS)
+    assert list(gold.columns) == list(contract.GOLD_COLUMNS)
     assert gold.astype(str).values.tolist() == [
         ["North", "1", "7", "30.10", "30.10"],
         ["Alpha", "1", "1", "10.00", "10.00"],
@@ -192,8 +192,8 @@ def test_average_order_value_rounds_half_up(totals, average):
 
 
 def test_empty_input_gives_header_only_outputs():
-    empty = pd.DataFrame({name: pd.Series([], dtype="str") for name in rules.REQUIRED_COLUMNS})
+    empty = pd.DataFrame({name: pd.Series([], dtype="str") for name in contract.REQUIRED_COLUMNS})
     result = rules.clean_orders(empty)
-    assert result.silver.empty and list(result.silver.columns) == list(rules.SILVER_COLUMNS)
+    assert result.silver.empty and list(result.silver.columns) == list(contract.SILVER_COLUMNS)
     gold = rules.summarize_regions(result.silver)
-    assert gold.empty and list(gold.columns) == list(rules.GOLD_COLUMNS)
+    assert gold.empty and list(gold.columns) == list(contract.GOLD_COLUMNS)
