@@ -12,6 +12,13 @@ from tests.test_contract_files import BRONZE, GOLD, SILVER, write_bronze
 pytestmark = pytest.mark.stack
 
 
+def failure_report(stack, server, run_id: str) -> str:
+    """Why a run failed: its error and engine messages, and the end of the code server's log."""
+    events = [f"{e['level']} {e['stepKey']}: {e['message']}" for e in server.events(run_id)]
+    notable = [line for line in events if line.startswith(("ERROR", "CRITICAL")) or "process" in line.lower()]
+    return "\n".join([*notable[-15:], "--- code server log ---", stack.log_text("code-server")[-4000:]])
+
+
 def test_jobs_submitted_over_graphql_run_in_the_code_server(local_stack):
     write_bronze(local_stack.data_root, BRONZE)
     server = local_stack.webserver()
@@ -19,7 +26,8 @@ def test_jobs_submitted_over_graphql_run_in_the_code_server(local_stack):
     for job in ("bronze_to_silver_job", "silver_to_gold_job"):
         started = time.perf_counter()
         run_id = server.submit(job)
-        assert server.wait(run_id, timeout=180) == DagsterRunStatus.SUCCESS, server.events(run_id)[-5:]
+        status = server.wait(run_id, timeout=180)
+        assert status == DagsterRunStatus.SUCCESS, failure_report(local_stack, server, run_id)
         timings[job] = time.perf_counter() - started
 
         events = server.events(run_id)
