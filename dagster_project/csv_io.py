@@ -117,9 +117,7 @@ def encode_csv(frame: pd.DataFrame, handle: BinaryIO) -> int:
     """RFC 4180 with quotes only where a value needs them, "\\n" line ends, UTF-8; returns bytes written."""
     header = _quote_where_needed(pa.array([str(name) for name in frame.columns], pa.string()))
     written = handle.write((",".join(header.to_pylist()) + "\n").encode("utf-8"))
-    # Python ints beyond int64 (exact money) have no Arrow type; everything else converts without copying.
-    exact_ints = {name: "str" for name, dtype in frame.dtypes.items() if pd.api.types.is_object_dtype(dtype)}
-    table = pa.Table.from_pandas(frame.astype(exact_ints), preserve_index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)  # no copy for the Arrow-backed frames of rules.py
     for start in range(0, table.num_rows, WRITE_CHUNK_ROWS):
         chunk = table.slice(start, WRITE_CHUNK_ROWS)
         fields = [_quote_where_needed(column.combine_chunks()) for column in chunk.columns]
@@ -137,15 +135,26 @@ def _encode_lines(fields: list[pa.Array]) -> memoryview:
 
 def _quote_where_needed(values: pa.Array) -> pa.Array:
     values = values.cast(pa.string())
-    # One memchr-speed scan of the column's bytes settles the common case: nothing in it needs quotes.
-    data = values.buffers()[2]
-    if data is None or not any(special in data.to_pybytes() for special in (b",", b'"', b"\r", b"\n")):
+    # A scan of the column's bytes settles the common case: nothing in it needs quotes.
+    if not contains_any_byte(values, b',"\r\n'):
         return values
     needs = pc.match_substring_regex(values, NEEDS_QUOTES)
     if not pc.any(needs).as_py():
         return values
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
     return pc.if_else(needs, quoted, values)
+
+
+def contains_any_byte(values: pa.Array | pa.ChunkedArray, candidates: bytes) -> bool:
+    """Whether any of `candidates` occurs in the raw bytes of a string column, at memchr speed. The buffers
+    may hold bytes outside a slice's range, so a hit can be a false alarm; callers then take the exact path."""
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        data = chunk.buffers()[2]
+        if data is not None:
+            raw = data.to_pybytes()
+            if any(bytes([byte]) in raw for byte in candidates):
+                return True
+    return False
 
 
 def _require_regular_file(path: Path) -> int:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dagster_project.contract import REJECT_REASONS, REQUIRED_COLUMNS
+from dagster_project.csv_io import contains_any_byte
 
 ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DIGITS = r"^[0-9]+$"
@@ -66,7 +67,7 @@ def clean_orders(orders: pd.DataFrame) -> CleanResult:
 def trim(values: pa.ChunkedArray) -> pa.ChunkedArray:
     """Python's str.strip() on every value."""
     ascii_only = pc.all(pc.string_is_ascii(values)).as_py() is not False
-    if ascii_only and not _contains_any_byte(values, b"\x1c\x1d\x1e\x1f"):
+    if ascii_only and not contains_any_byte(values, b"\x1c\x1d\x1e\x1f"):
         trimmed = pc.ascii_trim_whitespace(values)  # the same set as str.strip() for such text, and fastest
     else:
         trimmed = pc.utf8_trim(values, WHITESPACE)
@@ -249,15 +250,6 @@ def summarize_regions(silver: pd.DataFrame) -> pd.DataFrame:
 def _total_length(values: pa.ChunkedArray) -> int:
     # Trimming only removes characters, so an unchanged byte total means nothing was trimmed.
     return pc.sum(pc.binary_length(values)).as_py() or 0
-
-
-def _contains_any_byte(values: pa.ChunkedArray, candidates: bytes) -> bool:
-    # A memchr-speed look at the raw string bytes; a false alarm only costs the slower exact path.
-    for chunk in values.chunks:
-        data = chunk.buffers()[2]
-        if data is not None and any(bytes([byte]) in data.to_pybytes() for byte in candidates):
-            return True
-    return False
 
 
 def _cents_text(cents: int) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests._project import load_project_env
 from tests.tilt_api_stub import Link, TiltfileError, evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,17 +22,7 @@ LABELS = {"storage", "dagster", "pipeline", "tools"}
 JOBS = ("bronze_to_silver_job", "silver_to_gold_job", "medallion_job")
 
 
-def read_project_env() -> dict[str, str]:
-    pairs = {}
-    for line in (REPO / "project.env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            pairs[key.strip()] = value.strip()
-    return pairs
-
-
-ENV = read_project_env()
+ENV = load_project_env()
 WEBSERVER_URL = f"http://{ENV['HELM_RELEASE']}-dagster-webserver.{ENV['NAMESPACE']}.svc:80"
 USER_CODE = f"{ENV['HELM_RELEASE']}-dagster-user-deployments-{ENV['CODE_LOCATION']}"
 UI_URL = f"http://localhost:{ENV['UI_NODE_PORT']}"
