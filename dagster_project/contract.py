@@ -31,6 +31,13 @@ REJECT_REASONS = (
 )
 
 
+# Concurrency pools: every step that writes a layer holds its layer's pool. The instance limits each pool to one
+# step at a time (dagster_home/dagster.yaml and helm/values.yaml: concurrency.pools.default_limit = 1), whatever
+# launched the run: a job, Materialize in the UI, a re-execution, a sensor or `dagster asset materialize`.
+SILVER_POOL = "medallion/silver"
+GOLD_POOL = "medallion/gold"
+
+
 class LayerFileError(ValueError):
     """A layer file that cannot be used; the message names the file and the problem in plain words."""
 

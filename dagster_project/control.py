@@ -6,12 +6,16 @@ Used by Tilt's buttons and live_update (inside the user-code pod), by the tests 
     python -m dagster_project.control submit medallion_job --wait
     python -m dagster_project.control wait RUN_ID
     python -m dagster_project.control logs RUN_ID
+    python -m dagster_project.control materialize silver_orders gold_region_sales
+    python -m dagster_project.control reexecute RUN_ID [--from-failure]
+    python -m dagster_project.control refresh [--wait]
 
 The webserver URL comes from --url, else DAGSTER_URL, else http://localhost:30000 (the NodePort). Run links
 use DAGSTER_UI_URL when set: inside the pod --url is the in-cluster Service, which a browser cannot open.
 
-`reload` talks GraphQL with plain requests and imports no Dagster module: it runs after every Tilt sync and
-importing Dagster would add seconds to each edit. The other commands use dagster-graphql's client.
+`reload`, `materialize`, `reexecute` and `refresh` talk GraphQL with plain requests and import no Dagster module:
+they run after every Tilt sync, and importing Dagster would add seconds to each edit. `submit` and `wait` use
+dagster-graphql's client.
 """
 
 from __future__ import annotations
@@ -65,6 +69,46 @@ query RunEvents($runId: ID!, $after: String) {
 """
 
 
+LAUNCH_MUTATION = """
+mutation Launch($params: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on Error { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+
+REEXECUTE_MUTATION = """
+mutation Reexecute($params: ReexecutionParams!) {
+  launchPipelineReexecution(reexecutionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on Error { message }
+  }
+}
+"""
+
+ASSETS_QUERY = """
+query Assets {
+  assetNodes {
+    assetKey { path }
+    isMaterializable
+    opVersion
+    staleStatus
+    staleCauses { category reason }
+    assetChecksOrError { ... on AssetChecks { checks { name } } }
+    dependedByKeys { path }
+  }
+}
+"""
+
+# The job Dagster runs for an asset selection that is not a job: *Materialize* in the asset graph or catalog.
+ASSET_JOB = "__ASSET_JOB"
+REPOSITORY = "__repository__"
+
+
 class Webserver:
     def __init__(self, url: str, location: str = DEFAULT_LOCATION, timeout: int = 60):
         self.url = url.rstrip("/")
@@ -90,6 +134,8 @@ class Webserver:
         response = requests.post(
             f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=self.timeout
         )
+        if response.status_code == 400:  # a query the schema refuses: its errors say why
+            raise RuntimeError(f"GraphQL request refused: {response.text[:1000]}")
         response.raise_for_status()
         body = response.json()
         if body.get("errors"):
@@ -105,6 +151,53 @@ class Webserver:
             message = "\n".join([result.get("message") or loaded.get("message") or result["__typename"], *causes])
             raise RuntimeError(f"reloading code location {self.location!r} failed: {message}")
 
+    def materialize(
+        self, assets: list[str], checks: list[tuple[str, str]] | None = None, tags: dict[str, str] | None = None
+    ) -> str:
+        """Launch a run of exactly these assets, as *Materialize* in the UI does, with their checks unless
+        `checks` names (asset, check) pairs itself; returns the run id."""
+        if checks is None:
+            checks = [
+                ("/".join(node["assetKey"]["path"]), check["name"])
+                for node in self.assets()
+                if "/".join(node["assetKey"]["path"]) in assets
+                for check in (node.get("assetChecksOrError") or {}).get("checks", [])
+            ]
+        selector = {
+            "repositoryLocationName": self.location,
+            "repositoryName": REPOSITORY,
+            "pipelineName": ASSET_JOB,
+            "assetSelection": [{"path": [key]} for key in assets],
+            "assetCheckSelection": [{"assetKey": {"path": [key]}, "name": name} for key, name in checks or []],
+        }
+        params = {
+            "selector": selector,
+            "mode": "default",
+            "runConfigData": {},
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]},
+        }
+        result = self.graphql(LAUNCH_MUTATION, {"params": params})["launchPipelineExecution"]
+        return self._launched(result, f"materializing {', '.join(assets) or 'no asset'}")
+
+    def reexecute(self, run_id: str, strategy: str = "ALL_STEPS") -> str:
+        """Re-execute a run (ALL_STEPS, FROM_FAILURE or FROM_ASSET_FAILURE), as the run page's buttons do."""
+        params = {"parentRunId": run_id, "strategy": strategy}
+        result = self.graphql(REEXECUTE_MUTATION, {"params": params})["launchPipelineReexecution"]
+        return self._launched(result, f"re-executing run {run_id}")
+
+    def assets(self) -> list[dict]:
+        """Every asset node: key (path list), isMaterializable, opVersion (the code version), staleStatus,
+        staleCauses,
+        assetChecksOrError (its checks) and dependedByKeys."""
+        return self.graphql(ASSETS_QUERY, {})["assetNodes"]
+
+    @staticmethod
+    def _launched(result: dict, what: str) -> str:
+        if result["__typename"] == "LaunchRunSuccess":
+            return result["run"]["runId"]
+        details = result.get("message") or "; ".join(e["message"] for e in result.get("errors") or [])
+        raise RuntimeError(f"{what} failed: {result['__typename']}: {details}")
+
     def submit(self, job: str, tags: dict[str, str] | None = None) -> str:
         from dagster_graphql import DagsterGraphQLClientError
 
@@ -116,13 +209,24 @@ class Webserver:
             raise RuntimeError(f"submitting {job} failed: {error}") from error
 
     def wait(self, run_id: str, timeout: float = 600, poll: float = 0.2) -> DagsterRunStatus:
+        """The run's terminal status. Errors reaching the webserver or its storage (a webserver or Postgres pod
+        restarting) are retried until the deadline: the run goes on meanwhile."""
+        from dagster_graphql import DagsterGraphQLClientError
+
         deadline = time.monotonic() + timeout
+        seen = "no answer"
         while True:
-            status = self.client.get_run_status(run_id)
-            if status.value in TERMINAL:
-                return status
+            try:
+                status = self.client.get_run_status(run_id)
+                if status.value in TERMINAL:
+                    return status
+                seen = status.value
+            except (DagsterGraphQLClientError, requests.RequestException) as error:
+                if error.args and error.args[0] == "PipelineRunNotFoundError":
+                    raise RuntimeError(f"there is no run {run_id}") from error
+                seen = f"unreachable ({str(error).splitlines()[0][:200]})"
             if time.monotonic() > deadline:
-                raise TimeoutError(f"run {run_id} still {status.value} after {timeout:.0f}s: {self.run_url(run_id)}")
+                raise TimeoutError(f"run {run_id} still {seen} after {timeout:.0f}s: {self.run_url(run_id)}")
             time.sleep(poll)
 
     def events(self, run_id: str) -> list[dict]:
@@ -146,13 +250,22 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("reload", help="reload the code location and wait until it has loaded")
     submit = commands.add_parser("submit", help="submit a job; prints the run id and its URL")
     submit.add_argument("job")
-    submit.add_argument("--wait", action="store_true", help="wait for the run and exit 1 unless it succeeds")
-    submit.add_argument("--timeout", type=float, default=600)
     wait = commands.add_parser("wait", help="wait for a run; exit 0 only on SUCCESS")
     wait.add_argument("run_id")
     wait.add_argument("--timeout", type=float, default=600)
     logs = commands.add_parser("logs", help="print a run's event log messages")
     logs.add_argument("run_id")
+    materialize = commands.add_parser("materialize", help="launch a run of these assets, as Materialize in the UI")
+    materialize.add_argument("assets", nargs="+")
+    reexecute = commands.add_parser("reexecute", help="re-execute a run (all steps, or from its failure)")
+    reexecute.add_argument("run_id")
+    reexecute.add_argument("--from-failure", action="store_true")
+    refresh = commands.add_parser("refresh", help="launch one run of exactly the stale or missing assets")
+    refresh.add_argument("--source-digest", help="first wait for the synced files to have this digest (Tilt)")
+    refresh.add_argument("--code-timeout", type=float, default=60, help="seconds to wait for the served code")
+    for command in (submit, materialize, reexecute, refresh):
+        command.add_argument("--wait", action="store_true", help="wait for the run and exit 1 unless it succeeds")
+        command.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
 
     server = Webserver(args.url, args.location)
@@ -166,9 +279,26 @@ def main(argv: list[str] | None = None) -> int:
             for event in server.events(args.run_id):
                 print(f"{event['level']:<8} {event['stepKey'] or '-':<18} {event['message']}")
             return 0
-        run_id = server.submit(args.job) if args.command == "submit" else args.run_id
+        if args.command == "refresh":
+            from dagster_project.refresh import refresh as refresh_stale
+
+            outcome = refresh_stale(server, args.source_digest, timeout=args.code_timeout)
+            if outcome.run_id is None:
+                print("nothing to refresh: every asset is up to date with its code and bronze")
+                return 0
+            verb = "already queued for" if outcome.already_queued else "refreshing"
+            print(f"{verb} {', '.join(outcome.stale)}")
+            run_id = outcome.run_id
+        elif args.command == "submit":
+            run_id = server.submit(args.job)
+        elif args.command == "materialize":
+            run_id = server.materialize(args.assets)
+        elif args.command == "reexecute":
+            run_id = server.reexecute(args.run_id, "FROM_FAILURE" if args.from_failure else "ALL_STEPS")
+        else:
+            run_id = args.run_id
         print(f"run {run_id}: {server.run_url(run_id)}", flush=True)
-        if args.command == "submit" and not args.wait:
+        if args.command != "wait" and not args.wait:
             return 0
         status = server.wait(run_id, timeout=args.timeout)
         print(f"run {run_id} finished: {status.value}")

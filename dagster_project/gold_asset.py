@@ -6,7 +6,8 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from loguru import logger
 
 from dagster_project import checks
-from dagster_project.contract import SILVER_COLUMNS, LayerFileError
+from dagster_project.code_version import code_version
+from dagster_project.contract import GOLD_POOL, SILVER_COLUMNS, LayerFileError
 from dagster_project.log_bridge import loguru_to_dagster
 from dagster_project.metadata import describe_csv, human_size
 from dagster_project.resources import LayerStorage, layer_failure
@@ -16,7 +17,14 @@ GOLD_INPUTS = ("region", "quantity", "total_amount")
 GOLD_TYPES = {"orders": "integer", "units": "integer", "revenue": "decimal(2)", "avg_order_value": "decimal(2)"}
 
 
-@asset(group_name="gold", deps=[silver_orders], kinds={"csv", "pandas"}, check_specs=checks.GOLD_CHECKS)
+@asset(
+    group_name="gold",
+    deps=[silver_orders],
+    kinds={"csv", "pandas"},
+    check_specs=checks.GOLD_CHECKS,
+    pool=GOLD_POOL,
+    code_version=code_version(__name__),
+)
 def gold_region_sales(context: AssetExecutionContext, storage: LayerStorage) -> MaterializeResult:
     """One row per region in gold/gold_data.csv: orders, units, revenue and average order value,
     by revenue descending then region. Reads silver/silver_data.csv, so it runs on its own after

@@ -7,6 +7,7 @@ inside its layer directory: no separators, no "..", no symlink that leads out.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -73,6 +74,11 @@ class LayerStorage(ConfigurableResource):
         from dagster_project import csv_io  # as in read_csv
 
         return csv_io.write_csv_atomic(frame, path)
+
+    def content_version(self, path: Path) -> str:
+        """A digest of the file's bytes: the data version that tells a replaced file from the one before."""
+        with path.open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()[:16]
 
     @staticmethod
     def _is_within(path: Path, directory: Path) -> bool:

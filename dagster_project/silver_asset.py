@@ -7,7 +7,8 @@ from loguru import logger
 
 from dagster_project import checks
 from dagster_project.bronze_asset import bronze_orders, load_bronze
-from dagster_project.contract import LayerFileError
+from dagster_project.code_version import code_version
+from dagster_project.contract import SILVER_POOL, LayerFileError
 from dagster_project.log_bridge import loguru_to_dagster
 from dagster_project.metadata import describe_csv, human_size, preview_markdown
 from dagster_project.resources import LayerStorage, layer_failure
@@ -21,7 +22,14 @@ SILVER_TYPES = {
 }
 
 
-@asset(group_name="silver", deps=[bronze_orders], kinds={"csv", "pandas"}, check_specs=checks.SILVER_CHECKS)
+@asset(
+    group_name="silver",
+    deps=[bronze_orders],
+    kinds={"csv", "pandas"},
+    check_specs=checks.SILVER_CHECKS,
+    pool=SILVER_POOL,
+    code_version=code_version(__name__),
+)
 def silver_orders(context: AssetExecutionContext, storage: LayerStorage) -> MaterializeResult:
     """Cleaned orders in silver/silver_data.csv and rejected rows, with their reason, in
     silver/rejected_rows.csv. Values are trimmed, region is title-cased, total_amount = quantity x

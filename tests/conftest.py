@@ -14,6 +14,8 @@ import pytest
 from tests.stack import REPO_ROOT, LocalStack, copy_sample_bronze
 
 BIN = Path(sys.executable).parent
+BIG_BRONZE_ROWS = 1_000_000
+OUTPUTS = ("silver/silver_data.csv", "silver/rejected_rows.csv", "gold/gold_data.csv")
 
 # The built user-code image (`image`) and its measurements (`metrics`), shared by every docker test.
 pytest_plugins = ["tests.docker_image"]
@@ -77,3 +79,21 @@ def local_stack(tmp_path_factory):
         yield stack.start()
     finally:
         stack.stop()
+
+
+def layer_files(data_root: Path) -> dict[str, bytes | None]:
+    return {name: (data_root / name).read_bytes() if (data_root / name).exists() else None for name in OUTPUTS}
+
+
+@pytest.fixture(scope="session")
+def big_bronze(tmp_path_factory) -> tuple[Path, dict[str, bytes | None]]:
+    """A 1M-row messy bronze file (bench.generate), whose silver step lasts long enough to kill it in the
+    middle, and the three files the independent DuckDB reference writes for it (not the code under test)."""
+    from bench import generate
+
+    work = tmp_path_factory.mktemp("big-bronze")
+    bronze = work / "bronze_data.csv"
+    generate.write_bronze(bronze, BIG_BRONZE_ROWS)
+    subprocess.run([sys.executable, "-m", "bench.reference_duckdb", bronze, work / "expected"],
+                   check=True, cwd=REPO_ROOT, timeout=600)  # fmt: skip
+    return bronze, layer_files(work / "expected")

@@ -93,14 +93,22 @@ class PostgresCluster:
             "initdb", "-D", self.datadir, "-U", self.user, f"--pwfile={password_file}",
             "--auth=scram-sha-256", "--encoding=UTF8", "--no-sync",
         )  # fmt: skip
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         try:
-            self._as_owner("pg_ctl", "-D", self.datadir, "-l", self.root / "server.log", "-w", "-o", options, "start")
+            self._as_owner("pg_ctl", *self._server_options(), "start")
             self._as_owner("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, self.database)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def restart(self) -> None:
+        """Stop the server the way a Postgres pod restart does (fast: connections are cut), then start it."""
+        self._as_owner("pg_ctl", *self._server_options(), "-m", "fast", "restart")
+
+    def _server_options(self) -> list:
+        # With its log in a file the server holds no pipe of ours open, so pg_ctl's output ends when it does.
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        return ["-D", self.datadir, "-l", self.root / "server.log", "-w", "-o", options]
 
     def stop(self) -> None:
         if (self.datadir / "postmaster.pid").exists():
@@ -157,11 +165,8 @@ class CodeServerContainer:
     def start(self, bronze: bytes) -> CodeServerContainer:
         for volume in self.volumes.values():
             docker("volume", "create", volume)
-        # Seeding mounts bronze writable once, like the chart-side seed job; every later mount is read-only.
-        seed = tar_of({"bronze_data.csv": bronze}, self.uid, self.gid)
+        self.seed_bronze(bronze)
         bronze_dir = f"{self.data_root}/bronze"
-        docker("run", "--rm", "-i", "-v", f"{self.volumes['bronze']}:{bronze_dir}", "--entrypoint", "tar",
-               self.image, "-x", "-C", bronze_dir, "-f", "-", stdin=seed)  # fmt: skip
         mounts = [
             "--mount", f"type=volume,source={self.volumes['bronze']},target={bronze_dir},readonly",
             "--mount", f"type=volume,source={self.volumes['silver']},target={self.data_root}/silver",
@@ -170,6 +175,13 @@ class CodeServerContainer:
         env = [item for key, value in self.env.items() for item in ("-e", f"{key}={value}")]
         docker("run", "-d", "--name", self.name, "--network", "host", *env, *mounts, self.image, *self.command)
         return self
+
+    def seed_bronze(self, bronze: bytes) -> None:
+        """Write the bronze file as the chart-side seed job does: the only mount of bronze that is writable."""
+        seed = tar_of({"bronze_data.csv": bronze}, self.uid, self.gid)
+        bronze_dir = f"{self.data_root}/bronze"
+        docker("run", "--rm", "-i", "-v", f"{self.volumes['bronze']}:{bronze_dir}", "--entrypoint", "tar",
+               self.image, "-x", "-C", bronze_dir, "-f", "-", stdin=seed, timeout=300)  # fmt: skip
 
     def wait_until_serving(self, port: int, timeout: float = 180) -> None:
         """Like the pod's readiness gate: the webserver only gives up on an unreachable location after a

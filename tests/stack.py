@@ -79,32 +79,36 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         self.write_instance()
-        base_env = self.environment()
+        self.start_code_server()
+        self._instance_env = {**self.environment(), "DAGSTER_HOME": str(self.instance_home)}
+        self._spawn(
+            "webserver",
+            [BIN / "dagster-webserver", "-h", "127.0.0.1", "-p", str(self.web_port),
+             "-w", self.workdir / "workspace.yaml"],
+            self._instance_env,
+        )  # fmt: skip
+        self.start_daemon()
+        self.wait_until_loaded()
+        return self
+
+    def start_code_server(self) -> None:
+        """The code server on its fixed port, as the chart's Service keeps one address across pod restarts."""
         self._spawn(
             "code-server",
             [BIN / "dagster", "code-server", "start", "-h", "127.0.0.1", "-p", str(self.grpc_port),
              "-m", "dagster_project", "--location-name", LOCATION],
-            {**base_env, "DAGSTER_HOME": str(self.code_server_home)},
+            {**self.environment(), "DAGSTER_HOME": str(self.code_server_home)},
             cwd=self.code_dir,
         )  # fmt: skip
-        instance_env = {**base_env, "DAGSTER_HOME": str(self.instance_home)}
-        self._spawn(
-            "webserver",
-            [
-                BIN / "dagster-webserver",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.web_port),
-                "-w",
-                self.workdir / "workspace.yaml",
-            ],
-            instance_env,
-        )
-        self._instance_env = instance_env
-        self.start_daemon()
-        wait_for(self._location_loaded, 120, f"code location {LOCATION} to load in the webserver")
-        return self
+
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Signal a process's whole group, as a pod's containers die together, and reap it."""
+        process = self.processes.pop(name)
+        os.killpg(process.pid, sig)
+        process.wait(timeout=30)
+
+    def wait_until_loaded(self, timeout: float = 120) -> None:
+        wait_for(self._location_loaded, timeout, f"code location {LOCATION} to load in the webserver")
 
     def start_daemon(self) -> None:
         self._spawn(
@@ -143,7 +147,8 @@ class LocalStack:
         return (self.logs / f"{name}.log").read_text(errors="replace")
 
     def _spawn(self, name: str, command: list, env: dict, cwd: Path | None = None) -> None:
-        log = (self.logs / f"{name}.log").open("wb")
+        # Appended: a restarted process keeps the log of the one before, as `kubectl logs --previous` would.
+        log = (self.logs / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
             [str(part) for part in command],
             env=env,

@@ -1,5 +1,5 @@
 """Bad bronze input fails the bronze step with a message naming the file and the problem, in the event log
-(what the UI shows) and on stdout, and leaves silver, rejects and gold byte-identical."""
+(what the UI shows) and on the console, and leaves silver, rejects and gold byte-identical."""
 
 import os
 from pathlib import Path
@@ -90,7 +90,8 @@ def test_bad_bronze_fails_clearly_and_changes_nothing(previous_outputs, capfd, c
     shown = failures[0].step_failure_data.user_failure_data.description
     assert shown.startswith(f"Bronze file {bronze} cannot be used: ")
     assert problem in shown
-    assert problem in capfd.readouterr().out
+    console = capfd.readouterr()
+    assert problem in console.out + console.err
     assert {path: path.read_bytes() for path in before} == before
     leftovers = [p for p in root.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []

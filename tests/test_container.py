@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterRunStatus
 
-from tests.conftest import require_tool
+from tests.conftest import OUTPUTS, require_tool
 from tests.container_stack import (
     CodeServerContainer,
     ContainerStack,
@@ -27,7 +27,7 @@ from tests.container_stack import (
     postgres_bindir,
     tar_of,
 )
-from tests.stack import REPO_ROOT
+from tests.stack import REPO_ROOT, wait_for
 from tests.test_contract_files import BRONZE, GOLD, REJECTS, SILVER
 
 pytestmark = pytest.mark.docker
@@ -200,3 +200,51 @@ def test_live_synced_code_runs_after_a_graphql_reload(container_stack, project_e
         reload_seconds=round(reloaded - synced, 2),
         sync_to_new_code_run_seconds=round(finished - started, 2),
     )
+
+
+def layer_digests(container: CodeServerContainer) -> dict[str, str | None]:
+    """sha256 of each output in the container's volumes (None where missing): 80 MB stay in the container."""
+    digests = {}
+    for name in OUTPUTS:
+        status, output = container.exec_status("sha256sum", f"{container.data_root}/{name}")
+        digests[name] = output.split()[0] if status == 0 else None
+    return digests
+
+
+def test_container_killed_mid_run_fails_the_run_and_frees_the_layer(container_stack, big_bronze):
+    """`docker kill` (SIGKILL to every process, as an OOM kill or a forced pod deletion), then the container
+    restarts 5 s later, as the kubelet restarts it: the run is failed, the layer freed, nothing half-written."""
+    import hashlib
+
+    container, server = container_stack.container, container_stack.webserver()
+    before = layer_digests(container)
+    bronze, expected = big_bronze
+    container.seed_bronze(bronze.read_bytes())
+    run_id = server.submit("medallion_job")
+
+    def in_silver() -> bool:
+        return any(e["stepKey"] == "silver_orders" and e["message"].startswith("cleaning ")
+                   for e in server.events(run_id))  # fmt: skip
+
+    wait_for(in_silver, 300, "the silver step to start in the container", poll=0.1)
+    killed_at = time.monotonic()
+    docker("kill", container.name)
+    time.sleep(5)
+    docker("start", container.name)
+    container.wait_until_serving(container_stack.grpc_port)
+    status = server.wait(run_id, timeout=120, poll=0.25)
+    detected = time.monotonic() - killed_at
+    errors = [e["message"] for e in server.events(run_id) if e["level"] == "ERROR"]
+    assert status == DagsterRunStatus.FAILURE
+    assert any("Run worker gone" in message for message in errors), errors
+    assert detected <= 20, f"the run was failed {detected:.1f}s after docker kill"
+    print(f"docker kill of the code-server container: FAILURE {detected:.1f}s after the kill")
+    after_kill = layer_digests(container)
+
+    run_job(container_stack, "medallion_job")
+    final = layer_digests(container)
+    assert final == {name: hashlib.sha256(content).hexdigest() for name, content in expected.items()}
+    for name in OUTPUTS:
+        assert after_kill[name] in (before[name], final[name]), f"{name} was left half-written"
+    # The sample again, for whatever runs after this test in the module.
+    container.seed_bronze(BRONZE.encode())

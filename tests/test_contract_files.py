@@ -126,7 +126,7 @@ def test_jobs_in_separate_processes_hand_off_through_the_silver_file(tmp_path):
     second = run_dagster_job("silver_to_gold_job", tmp_path / "data", tmp_path / "home_two")
     assert second.returncode == 0, second.stdout + second.stderr
     assert read(tmp_path / "data", "gold/gold_data.csv") == GOLD
-    assert "RUN_SUCCESS" in second.stdout
+    assert "RUN_SUCCESS" in second.stdout + second.stderr
 
 
 def test_silver_to_gold_without_silver_fails_naming_the_file(tmp_path):

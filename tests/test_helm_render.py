@@ -165,14 +165,32 @@ def test_run_launcher_matches_the_run_mode(rendered):
         }
 
 
-def test_queued_run_coordinator_limits_equal_the_local_instance(rendered):
+def test_queue_pools_retries_and_retention_equal_the_local_instance(rendered):
+    """The cluster's instance behaves as `make dev`'s and the tests' local stack: same queue, same layer pools,
+    same retries of runs lost to infrastructure, same tick retention."""
     _, objects = rendered
-    coordinator = instance_config(objects)["run_coordinator"]
-    local = local_instance()["run_coordinator"]
-    assert (coordinator["module"], coordinator["class"]) == (local["module"], local["class"])
-    assert coordinator["config"] == local["config"]
-    limited = {limit["key"]: limit["limit"] for limit in coordinator["config"]["tag_concurrency_limits"]}
-    assert limited == {"medallion/writes-silver": 1, "medallion/writes-gold": 1}
+    cluster, local = instance_config(objects), local_instance()
+    for section in ("run_coordinator", "concurrency", "run_retries"):
+        assert cluster[section] == local[section], section
+    assert cluster["retention"]["sensor"] == local["retention"]["sensor"]
+    assert cluster["concurrency"]["pools"] == {"granularity": "op", "default_limit": 1}
+    # No tag limits left over from before the pools: one mechanism serializes the writers of a layer.
+    assert "tag_concurrency_limits" not in cluster["run_coordinator"]["config"]
+    assert cluster["concurrency"]["runs"].get("tag_concurrency_limits", []) == []
+
+
+def test_run_monitoring_is_tuned_for_a_dev_loop(rendered):
+    """Polled every 5 s in both modes (chart: 120 s), so dead runs free their layer within seconds; the start
+    timeout fits the mode: a subprocess in the code-server pod (90 s) or a run pod to schedule (180 s)."""
+    run_mode, objects = rendered
+    monitoring = instance_config(objects)["run_monitoring"]
+    local = local_instance()["run_monitoring"]
+    assert monitoring["enabled"] is True
+    assert monitoring["poll_interval_seconds"] == local["poll_interval_seconds"] == 5
+    assert monitoring["free_slots_after_run_end_seconds"] == local["free_slots_after_run_end_seconds"] == 5
+    expected_start_timeout = {"inprocess": local["start_timeout_seconds"], "k8s-jobs": 180}[run_mode]
+    assert monitoring["start_timeout_seconds"] == expected_start_timeout
+    assert local["start_timeout_seconds"] == 90
 
 
 def test_python_logs_equal_the_local_instance(rendered):

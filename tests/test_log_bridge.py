@@ -1,8 +1,11 @@
-"""The loguru bridge on real Dagster runs: every record once in the event log at the mapped level, once on
-stdout as a plain line, nothing attached after the step, with both executors."""
+"""The loguru bridge on real Dagster runs: every record once in the event log at the mapped level, once on the
+console as a plain line printed by Dagster's console logger, nothing attached after the step, with both
+executors."""
 
 import logging
+import os
 import re
+import subprocess
 
 import pytest
 from dagster import DagsterInstance, asset, materialize
@@ -10,10 +13,14 @@ from dagster._core.instance.ref import InstanceRef
 from loguru import logger
 
 from dagster_project.log_bridge import configured_level, loguru_to_dagster
-from tests.conftest import run_dagster_job
+from tests.conftest import BIN
+from tests.stack import REPO_ROOT
 
 ANSI = re.compile(r"\x1b\[")
-PLAIN_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \| [A-Z]+ +\| \S+ - [0-9a-f-]{36} - chatty - ")
+# Dagster's console format: time - logger - level - job - run id - step - message.
+CONSOLE_LINE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - dagster - [A-Z]+ - \S+ - [0-9a-f-]{36} - chatty - "
+)
 
 
 @asset
@@ -67,13 +74,12 @@ def test_levels_are_mapped_and_each_record_arrives_once(monkeypatch, capfd):
     traceback = next(text for _, text in messages if text.startswith("exception record"))
     assert "ValueError: boom" in traceback
 
-    out = capfd.readouterr().out
+    console = capfd.readouterr()
+    out = console.out + console.err
     for name in ("trace", "debug", "info", "success", "warning", "error", "critical"):
         lines = [line for line in out.splitlines() if line.endswith(f" - {name} record")]
         assert len(lines) == 1, (name, out)
-        assert re.match(
-            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \| [A-Z]+ +\| \S+ - [0-9a-f-]{36} - chatty - ", lines[0]
-        )
+        assert CONSOLE_LINE.match(lines[0]), lines[0]
     assert not ANSI.search(out)
 
 
@@ -87,7 +93,8 @@ def test_verbose_by_default_and_log_level_filters_both_sinks(monkeypatch, capfd)
     assert {text.split("\n")[0] for _, text in quiet if "record" in text} == {
         "warning record", "error record", "critical record", "exception record",
     }  # fmt: skip
-    assert "info record" not in capfd.readouterr().out
+    console = capfd.readouterr()
+    assert "info record" not in console.out + console.err
 
 
 def test_invalid_log_level_is_a_clear_error(monkeypatch):
@@ -104,11 +111,25 @@ def test_nothing_stays_attached_after_the_step(monkeypatch, capfd):
     assert "logged after the run" not in captured.out + captured.err
 
 
+MULTIPROCESS_DEFS = """
+from dagster import Definitions, multiprocess_executor
+
+from dagster_project import repository
+
+# The project's definitions with one process per step instead of the project's in-process executor.
+defs = Definitions(assets=repository.defs.assets, jobs=repository.defs.jobs, resources=repository.defs.resources,
+                   executor=multiprocess_executor)
+"""
+
+
 def test_multiprocess_executor_bridges_each_step_once(tmp_path, data_root):
-    config = tmp_path / "multiprocess.yaml"
-    config.write_text("execution:\n  config:\n    multiprocess: {}\nloggers:\n  console: {}\n")
+    definitions = tmp_path / "multiprocess_defs.py"
+    definitions.write_text(MULTIPROCESS_DEFS)
     home = tmp_path / "home"
-    run = run_dagster_job("medallion_job", data_root, home, "-c", str(config))
+    home.mkdir()
+    env = {**os.environ, "DATA_ROOT": str(data_root), "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO_ROOT)}
+    run = subprocess.run([BIN / "dagster", "job", "execute", "-f", definitions, "-j", "medallion_job"],
+                         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Launching subprocess" in run.stdout + run.stderr  # really one process per step
 
@@ -119,5 +140,6 @@ def test_multiprocess_executor_bridges_each_step_once(tmp_path, data_root):
                           ("gold_region_sales", "gold done in")]:  # fmt: skip
         matching = [e for e in entries if e.user_message.startswith(message)]
         assert [(e.step_key, e.level) for e in matching] == [(step, logging.INFO)]
-        assert len([line for line in run.stdout.splitlines() if f" - {step} - {message}" in line]) == 1
+        console = (run.stdout + run.stderr).splitlines()
+        assert len([line for line in console if f" - {step} - {message}" in line]) == 1
     assert not [e for e in entries if ANSI.search(e.user_message)]

@@ -1,0 +1,169 @@
+"""What an edit made stale, as the Dagster UI shows it, on the real local stack serving a copy of the package
+(as the pod serves APP_DIR): after an edit and a reload exactly the affected layers are *Unsynced*, a replaced
+bronze file makes silver and gold stale, and `control refresh` runs exactly the stale set, or nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import DagsterRunStatus
+
+from tests.conftest import BIN, require_tool
+from tests.stack import REPO_ROOT, LocalStack, copy_sample_bronze, wait_for
+
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
+
+ASSETS = ("bronze_orders", "silver_orders", "gold_region_sales")
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory):
+    """(stack, package copy the code server serves)."""
+    require_tool("dagster-webserver", shutil.which("dagster-webserver", path=str(BIN)) is not None,
+                 "dagster-webserver is not installed (pip install -e '.[dev]')")  # fmt: skip
+    work = tmp_path_factory.mktemp("staleness")
+    package = work / "app" / "dagster_project"
+    shutil.copytree(REPO_ROOT / "dagster_project", package, ignore=shutil.ignore_patterns("__pycache__"))
+    data_root = work / "data"
+    copy_sample_bronze(data_root)
+    stack = LocalStack(workdir=work / "stack", data_root=data_root, code_dir=package.parent).start()
+    try:
+        yield stack, package
+    finally:
+        stack.stop()
+
+
+def statuses(stack: LocalStack) -> dict[str, tuple[str, set[str]]]:
+    """asset -> (staleStatus, categories of its stale causes), as the asset graph shows them (Unsynced)."""
+    return {
+        "/".join(node["assetKey"]["path"]): (node["staleStatus"], {c["category"] for c in node["staleCauses"]})
+        for node in stack.webserver().assets()
+    }
+
+
+def control(stack: LocalStack, package: Path, *args: str) -> subprocess.CompletedProcess:
+    """The control CLI as Tilt runs it in the pod: from the served package, against the webserver."""
+    return subprocess.run(
+        [sys.executable, "-m", "dagster_project.control", "--url", stack.url, *args],
+        cwd=package.parent, env={**os.environ, "PYTHONPATH": str(package.parent)},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def refresh(stack: LocalStack, package: Path) -> subprocess.CompletedProcess:
+    result = control(stack, package, "refresh", "--wait")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def all_fresh(stack: LocalStack, package: Path) -> None:
+    refresh(stack, package)
+    assert {asset: status for asset, (status, _) in statuses(stack).items()} == dict.fromkeys(ASSETS, "FRESH")
+
+
+def edit_and_reload(stack: LocalStack, package: Path, module: str, old: str, new: str) -> None:
+    path = package / f"{module}.py"
+    source = path.read_text()
+    assert old in source, f"{module}.py no longer contains {old!r}; update this test"
+    path.write_text(source.replace(old, new, 1))
+    stack.webserver().reload()
+
+
+def stale_set(stack: LocalStack) -> dict[str, set[str]]:
+    return {asset: causes for asset, (status, causes) in statuses(stack).items() if status != "FRESH"}
+
+
+def test_first_refresh_materializes_everything_missing_then_nothing(synced):
+    stack, package = synced
+    assert {status for status, _ in statuses(stack).values()} == {"MISSING"}
+    first = refresh(stack, package)
+    assert "refreshing bronze_orders, gold_region_sales, silver_orders" in first.stdout
+    assert "finished: SUCCESS" in first.stdout
+    again = refresh(stack, package)
+    assert "nothing to refresh" in again.stdout
+    assert stale_set(stack) == {}
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new", "stale"),
+    [
+        # A real change in the silver asset: silver changed (its code), gold follows (its input is stale).
+        ("silver_asset", 'logger.info("cleaning {} bronze rows"', 'logger.info("cleaning {} bronze rows now"',
+         {"silver_orders", "gold_region_sales"}),
+        # The rules both layers use.
+        ("rules", "\ndef ", "\nUNUSED_BY_THE_RULES = 1\n\n\ndef ", {"silver_orders", "gold_region_sales"}),
+        # Gold's own module: only gold.
+        ("gold_asset", 'logger.info("{} regions summarized"', 'logger.info("{} regions summarized!"',
+         {"gold_region_sales"}),
+        # Comments, blank lines and docstrings never change what a step writes: nothing is stale.
+        ("silver_asset", "    with loguru_to_dagster(context):\n",
+         "    # a comment-only edit\n\n    with loguru_to_dagster(context):\n", set()),
+    ],
+    ids=["silver-asset", "rules", "gold-asset", "comment-only"],
+)  # fmt: skip
+def test_an_edit_marks_exactly_the_layers_it_affects(synced, module, old, new, stale):
+    stack, package = synced
+    all_fresh(stack, package)
+    edit_and_reload(stack, package, module, old, new)
+    found = stale_set(stack)
+    assert set(found) == stale, found
+    if "silver_orders" in stale:
+        assert "CODE" in found["silver_orders"]
+    if stale == {"gold_region_sales"}:
+        assert "CODE" in found["gold_region_sales"]
+    result = refresh(stack, package)
+    if stale:
+        assert f"refreshing {', '.join(sorted(stale))}" in result.stdout, result.stdout
+    else:
+        assert "nothing to refresh" in result.stdout, result.stdout
+    assert stale_set(stack) == {}
+
+
+def test_a_replaced_bronze_file_makes_silver_and_gold_stale(synced):
+    stack, package = synced
+    all_fresh(stack, package)
+    bronze = stack.data_root / "bronze" / "bronze_data.csv"
+    # The same bytes copied again (a re-seed, a touch): nothing changes.
+    shutil.copyfile(REPO_ROOT / "data" / "bronze" / "bronze_data.csv", bronze)
+    # Replaced content: bronze_watch validates it, which records bronze's new data version.
+    header, *rows = bronze.read_text().splitlines(keepends=True)
+    bronze.write_text(header + "".join(rows[:-5]))
+    wait_for(lambda: stale_set(stack) == {"silver_orders": {"DATA"}}, 60,
+             "bronze_watch to validate the new bronze file", poll=0.5)  # fmt: skip
+    # Gold is stale only once silver has new data; refresh rebuilds both in one run.
+    result = refresh(stack, package)
+    assert "refreshing gold_region_sales, silver_orders" in result.stdout, result.stdout
+    assert stale_set(stack) == {}
+
+
+def test_refresh_waits_for_the_synced_files_and_the_reload(synced):
+    """As Tilt's auto-refresh: started with the laptop's digest before the sync lands and before the reload,
+    it launches the refresh only once the served code is the new code."""
+    stack, package = synced
+    all_fresh(stack, package)
+    edited = (package / "gold_asset.py").read_text().replace('"gold done in', '"gold finished in', 1)
+    laptop = package.parent.parent / "laptop" / "dagster_project"
+    shutil.copytree(package, laptop, ignore=shutil.ignore_patterns("__pycache__"))
+    (laptop / "gold_asset.py").write_text(edited)
+    digest = subprocess.run(["sh", REPO_ROOT / "tilt" / "source-digest.sh", laptop], capture_output=True,
+                            text=True, check=True).stdout.strip()  # fmt: skip
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "dagster_project.control", "--url", stack.url, "refresh", "--wait",
+         "--source-digest", digest],
+        cwd=package.parent, env={**os.environ, "PYTHONPATH": str(package.parent)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    (package / "gold_asset.py").write_text(edited)  # the sync lands
+    stack.webserver().reload()  # the live update's reload
+    output, _ = waiting.communicate(timeout=300)
+    assert waiting.returncode == 0, output
+    assert "refreshing gold_region_sales" in output, output
+    run_id = output.split("run ", 1)[1].split(":", 1)[0]
+    messages = [e["message"] for e in stack.webserver().events(run_id)]
+    assert any(m.startswith("gold finished in") for m in messages), "the refresh ran the old code"
+    assert stack.webserver().wait(run_id) == DagsterRunStatus.SUCCESS
