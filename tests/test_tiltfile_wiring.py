@@ -168,7 +168,7 @@ def test_the_kind_forward_reaches_the_ui_node_port_service_on_the_ui_port():
     assert command == [
         "kubectl", "--context", context, "--namespace", service["metadata"]["namespace"],
         "port-forward", f"service/{service['metadata']['name']}", f"{ENV['UI_NODE_PORT']}:{port['port']}",
-    ]  # fmt: skip
+    ], f"the kind forward runs {shlex.join(command)}"  # fmt: skip
     assert service["metadata"]["namespace"] == ENV["NAMESPACE"] and port["nodePort"] == int(ENV["UI_NODE_PORT"])
     assert forward.links == [UI_URL] and forward.resource_deps == ["dagster"]
     # The wrapper restarts the forward when it drops (pod restarts): it runs its arguments again and again.
@@ -205,7 +205,7 @@ def test_the_base_image_build_arg_is_the_dockerfiles():
     args = dockerfile_args()
     assert "PYTHON_IMAGE" in args and "${PYTHON_IMAGE}" in (REPO_ROOT / "Dockerfile").read_text()
     image = evaluate(REPO_ROOT / "Tiltfile", environ={"PYTHON_IMAGE": "medallion-base:test"}).images[ENV["IMAGE"]]
-    assert image["build_args"] == {"PYTHON_IMAGE": "medallion-base:test"}
+    assert image["build_args"] == {"PYTHON_IMAGE": "medallion-base:test"}, f"build args: {image['build_args']}"
     assert set(image["build_args"]) <= set(args), "a build arg the Dockerfile does not declare is ignored by Docker"
     # Unset, the Dockerfile's own default applies: no empty build arg overrides it.
     assert evaluate(REPO_ROOT / "Tiltfile").images[ENV["IMAGE"]]["build_args"] == {}

@@ -124,6 +124,7 @@ def test_summary_root_flag_and_missing_layers(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
+    assert lines, "python -m dagster_project.summary --root printed nothing"
     assert lines[0] == f"DATA_ROOT={tmp_path}"
     assert [line.split()[:2] for line in lines[2:5]] == [
         ["silver", "missing"],
