@@ -257,6 +257,7 @@ def test_pipeline_matches_references_on_edge_cases(tmp_path):
     assert parsed(run_pipeline(bronze, tmp_path)) == parsed(pandas_out)
 
 
+@pytest.mark.timeout(1000)  # the whole bench at its smallest size; its subprocess is bounded at 900 s
 def test_runner_smoke(tmp_path):
     require_tool(
         "dagster-webserver",

@@ -30,7 +30,8 @@ from tests.container_stack import (
 from tests.stack import REPO_ROOT, wait_for
 from tests.test_contract_files import BRONZE, GOLD, REJECTS, SILVER
 
-pytestmark = pytest.mark.docker
+# The first test builds the image (bounded at 1800 s), then waits for the server and a run.
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(2700)]
 
 # The chart's dagsterHome: the user-code pod gets it with no dagster.yaml inside.
 CHART_DAGSTER_HOME = "/opt/dagster/dagster_home"

@@ -20,7 +20,8 @@ from tests import stack
 from tests.conftest import BIN, require_tool
 from tests.tilt_api_stub import evaluate
 
-pytestmark = pytest.mark.stack
+# Starting the stack (up to 120 s), a reload (120 s) and a run (180 s).
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[1]
 ANCHOR = "    with loguru_to_dagster(context):\n"

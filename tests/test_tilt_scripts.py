@@ -54,7 +54,8 @@ def in_pod(script: str, *args: str, stdin: bytes = b"", image: str | None = None
     return subprocess.run(command, input=stdin, capture_output=True, timeout=120)
 
 
-@pytest.fixture(params=["host", pytest.param("image", marks=pytest.mark.docker)])
+# In the image, the first test may be the one that builds it (bounded at 1800 s).
+@pytest.fixture(params=["host", pytest.param("image", marks=[pytest.mark.docker, pytest.mark.timeout(2100)])])
 def where(request, tmp_path):
     """Where pod-side scripts run; the bronze/gold directories are world-writable as fsGroup makes PVCs."""
     if request.param == "host":

@@ -79,58 +79,8 @@ def dockerignored(path: str) -> bool:
     return ignored
 
 
-# -- the stub is strict, or none of the tests below mean anything ------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("snippet", "error"),
-    [
-        ("docker_build('img', '.', live_updates=[])", "unexpected keyword argument live_updates"),
-        ("docker_build('img')", "missing argument for context"),
-        ("sync('a', '/b', '/c')", "got 3 arguments, want at most 2"),
-        ("docker_build('img', '.', live_update=[run('x'), sync('.', '/app')])", "sync steps must precede"),
-        ("docker_build('img', '.', live_update=[sync('.', '/app'), fall_back_on('x')])", "fall_back_on steps"),
-        ("local_resource('x', labels=['a'])", "must have a cmd and/or a serve_cmd"),
-        ("local_resource('x', 'true', label=['a'])", "unexpected keyword argument label (did you mean labels?)"),
-        ("k8s_resource('nothing-deployed', labels=['a'])", "unknown resource 'nothing-deployed'"),
-        ("update_settings(k8s_upsert_timeout=300)", "unexpected keyword argument k8s_upsert_timeout"),
-        ("config.define_string('a', False, 'usage', 'extra')", "got 4 arguments, want at most 3"),
-        ("link('http://x', 'X', 'Y')", "got 3 arguments, want at most 2"),
-        ("load('ext://helm_resource', 'helm_resource')\nhelm_resource('r', 'c', values=['v.yaml'])", "values"),
-        ("load('ext://helm_resource', 'helm_resource')\nhelm_resource('r', 'c', image_deps=['i'])", "same length"),
-        ("load('ext://helm_resource', 'helm_repo')\nhelm_repo('r', 'https://x', lables=['t'])", "lables"),
-        ("load('ext://uibutton', 'cmd_button')\ncmd_button('b', argv=['true'])", "Must provide a resource name"),
-        ("load('ext://uibutton', 'cmd_button')\ncmd_button('b', resource='r', argv=['x'], icon='y')", "icon"),
-        ("load('ext://uibutton', 'bool_input')\nbool_input('B', label='b', checked=True)", "checked"),
-        ("x = f'{1}'", "f-string"),
-        ("local_resource('a', 'true', resource_deps=['b'])", "unknown resources ['b']"),
-    ],
-)
-def test_stub_rejects_what_tilt_rejects(tmp_path, snippet, error):
-    (tmp_path / "Tiltfile").write_text(snippet + "\n")
-    with pytest.raises(TiltfileError) as raised:
-        evaluate(tmp_path / "Tiltfile")
-    assert error in str(raised.value)
-
-
-def test_stub_accepts_the_extension_examples(tmp_path):
-    """Calls written as in the extensions' READMEs/tests evaluate cleanly, so the stub is not merely strict."""
-    (tmp_path / "Tiltfile").write_text(
-        "load('ext://helm_resource', 'helm_resource', 'helm_repo')\n"
-        "load('ext://uibutton', 'cmd_button', 'location', 'text_input')\n"
-        "docker_build('helloworld-image', '.', dockerfile='./Dockerfile')\n"
-        "helm_repo('bitnami', 'https://charts.bitnami.com/bitnami', labels=['memcached'], "
-        "resource_name='helm-repo-bitnami')\n"
-        "helm_resource('helloworld', './helloworld', deps=['./helloworld'], image_deps=['helloworld-image'],\n"
-        "              image_keys=[('image.repository', 'image.tag')], labels=['helloworld'])\n"
-        "k8s_resource('helloworld', port_forwards=['8080:80'])\n"
-        "local_resource('vigoda', cmd='echo hello')\n"
-        "cmd_button('nav-hello', argv=['sh', '-c', 'echo Hello, $NAME'], location=location.NAV,\n"
-        "           icon_name='front_hand', text='Hello!', inputs=[text_input('NAME', placeholder='name')])\n"
-    )
-    run = evaluate(tmp_path / "Tiltfile")
-    assert set(run.resources) == {"helloworld", "helm-repo-bitnami", "vigoda"}
-    assert run.buttons()["nav-hello"]["location"] == "nav"
+# The stub is strict (it refuses what Tilt refuses, types included), or none of the tests below mean anything:
+# tests/test_tilt_api_stub.py proves it.
 
 
 # -- image build and live update ------------------------------------------------------------------------

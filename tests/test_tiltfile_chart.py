@@ -17,6 +17,7 @@ import yaml
 
 from tests.conftest import require_tool
 from tests.tilt_api_stub import evaluate
+from tests.tilt_runners import runners
 
 pytestmark = pytest.mark.helm
 
@@ -103,3 +104,20 @@ def test_ui_node_port_selects_the_webserver_pods(mode):
     (webserver,) = [d for d in deployments if selector <= d["spec"]["template"]["metadata"]["labels"].items()]
     ports = [p["containerPort"] for c in webserver["spec"]["template"]["spec"]["containers"] for p in c["ports"]]
     assert nodeport["spec"]["ports"][0]["targetPort"] in ports
+
+
+def test_what_the_scripts_are_given_names_the_charts_objects(mode):
+    """USER_CODE_DEPLOYMENT and DAGSTER_URL, wherever the Tiltfile hands them to a script, name a Deployment
+    and a Service port the chart really renders (in the release's namespace)."""
+    objects = rendered(mode)
+    (release,) = tiltfile(mode).records["helm_resource"]
+    given = [r for r in runners(mode, "orbstack") if {"USER_CODE_DEPLOYMENT", "DAGSTER_URL"} & set(r.env)]
+    assert given
+    for runner in given:
+        if "USER_CODE_DEPLOYMENT" in runner.env:
+            assert ("Deployment", runner.env["USER_CODE_DEPLOYMENT"]) in objects, runner.what
+        if "DAGSTER_URL" in runner.env:
+            url = urlsplit(runner.env["DAGSTER_URL"])
+            service_name, namespace, _ = url.hostname.split(".", 2)
+            assert namespace == release["namespace"], runner.what
+            assert url.port in [p["port"] for p in objects[("Service", service_name)]["spec"]["ports"]], runner.what

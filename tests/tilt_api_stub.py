@@ -1,11 +1,13 @@
 """Evaluate a Tiltfile without Tilt, for tests: starlark-pyo3 runs it against stand-ins for Tilt's builtins
 that accept exactly Tilt's parameters and record what the Tiltfile declares.
 
-Parameter lists are Tilt's own, read from tilt-dev/tilt v0.37 internal/tiltfile (the names each builtin hands
-to unpackArgs) and cross-checked with the API reference (internal/tiltfile/api/__init__.py, docs.tilt.dev/api).
-Binding follows go.starlark.net's UnpackArgs, which Tilt uses: parameters bind by position or keyword, a name
-marked "?" and every later one are optional, "??" also treats None as absent, and the errors read as Tilt's.
-The ext:// extensions are Starlark files in tests/tilt_ext/ with the extensions' own parameter lists.
+Parameter lists and argument types are Tilt's own (tests/tilt_api_types.py, read from tilt-dev/tilt v0.37
+internal/tiltfile and checked against it by tests/test_tilt_api_stub.py). Binding follows go.starlark.net's
+UnpackArgs, which Tilt uses: parameters bind by position or keyword, a name marked "?" and every later one are
+optional, "??" also treats None as absent, and the errors read as Tilt's. Each builtin is a Starlark function
+that hands its arguments to Python with the type names Starlark gave them, so a tuple, a struct or a bool is
+told apart from a list, a dict or an int. The ext:// extensions are Starlark files in tests/tilt_ext/ with the
+extensions' own parameter lists, building on the same builtins (uibutton on v1alpha1.cmd and ui_button).
 
 After the Tiltfile runs, assemble() groups Kubernetes objects into resources the way Tilt does (a workload per
 resource, Services joining the workload they select, k8s_resource objects= fragments, leftovers in
@@ -20,6 +22,10 @@ from pathlib import Path
 
 import starlark as sl
 import yaml as pyyaml
+
+from tests.tilt_api_types import BUILTIN_PARAMS, ApiObject, Arg, Link, Step, TriggerMode, check_arguments
+
+__all__ = ["BUILTIN_PARAMS", "EXT_DIR", "Link", "Step", "TiltStub", "TiltfileError", "TriggerMode", "evaluate"]
 
 EXT_DIR = Path(__file__).with_name("tilt_ext")
 WORKLOAD_KINDS = {"deployment", "statefulset", "daemonset", "replicaset", "job", "cronjob", "pod"}
@@ -38,65 +44,36 @@ DEV_CLUSTER_PREFIXES = (
 )
 DEV_CLUSTER_NAMES = {"kind", "orbstack"}
 
-_PARAMS = {
-    "docker_build": "ref context build_args? dockerfile?? dockerfile_contents? cache? live_update? match_in_env_vars? "
-    "ignore? only? entrypoint? container_args? target? ssh? secret? network? extra_tag? cache_from? pull? platform? "
-    "extra_hosts?",
-    "sync": "local_path remote_path",
-    "run": "cmd trigger? echo_off?",
-    "fall_back_on": "paths",
-    "k8s_yaml": "yaml allow_duplicates?",
-    "k8s_resource": "workload? new_name? port_forwards? extra_pod_selectors? trigger_mode? resource_deps? objects? "
-    "auto_init? pod_readiness? links? labels? discovery_strategy?",
-    "k8s_custom_deploy": "name apply_cmd delete_cmd deps image_selector? live_update? apply_dir? apply_env? "
-    "apply_cmd_bat? delete_dir? delete_env? delete_cmd_bat? container_selector? image_deps?",
-    "local_resource": "name cmd? deps? trigger_mode? resource_deps? ignore? auto_init? serve_cmd? cmd_bat? "
-    "serve_cmd_bat? allow_parallel? links? labels? env? serve_env? readiness_probe? dir? serve_dir?",
-    "allow_k8s_contexts": "contexts",
-    "k8s_context": "",
-    "update_settings": "max_parallel_updates? k8s_upsert_timeout_secs? suppress_unused_image_warnings? "
-    "k8s_server_side_apply?",
-    "read_file": "paths default?",
-    "listdir": "dir recursive?",
-    "link": "url name?",
-    "warn": "msg",
-    "config.define_string": "name args? usage?",
-    "config.define_bool": "name args? usage?",
-    "config.define_string_list": "name args? usage?",
-    "config.parse": "",
-    "os.getenv": "key default?",
-    "os.path.exists": "path",
-    "os.path.abspath": "path",
-    "os.path.dirname": "path",
-    "os.path.basename": "path",
-}
-BUILTIN_PARAMS = {name: tuple(spec.split()) for name, spec in _PARAMS.items()}
-
 
 class TiltfileError(Exception):
     """What Tilt would report as a Tiltfile load error."""
 
 
-def bind(fn: str, args: tuple, kwargs: dict) -> dict:
+def bind(fn: str, args: list[Arg], kwargs: dict[str, Arg]) -> dict[str, Arg]:
     """Bind a call's arguments to a builtin's parameters like go.starlark.net's UnpackArgs."""
     params = BUILTIN_PARAMS[fn]
     names = [p.rstrip("?") for p in params]
     if len(args) > len(names):
         raise TypeError(f"{fn}: got {len(args)} arguments, want at most {len(names)}")
-    bound = dict(zip(names, args, strict=False))
-    for key, value in kwargs.items():
+    skips_none = {name for param, name in zip(params, names, strict=True) if param.endswith("??")}
+    bound = {}
+    for name, arg in zip(names, args, strict=False):
+        if not (name in skips_none and arg.starlark_type == "NoneType"):
+            bound[name] = arg
+    given = set(names[: len(args)])
+    for key, arg in kwargs.items():
         if key not in names:
             hint = "".join(f" (did you mean {n}?)" for n in difflib.get_close_matches(key, names, n=1))
             raise TypeError(f"{fn}: unexpected keyword argument {key}{hint}")
-        if key in bound:
+        if key in given:
             raise TypeError(f"{fn}: got multiple values for keyword argument {key}")
-        if value is None and params[names.index(key)].endswith("??"):
-            continue
-        bound[key] = value
+        given.add(key)
+        if not (key in skips_none and arg.starlark_type == "NoneType"):
+            bound[key] = arg
     for param, name in zip(params, names, strict=True):
         if param.endswith("?"):
             break
-        if name not in bound:
+        if name not in given:
             raise TypeError(f"{fn}: missing argument for {name}")
     return bound
 
@@ -106,25 +83,6 @@ def as_list(value) -> list:
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)
-
-
-@dataclass(frozen=True)
-class Link:
-    url: str
-    name: str = ""
-
-
-@dataclass(frozen=True)
-class TriggerMode:
-    name: str
-
-
-@dataclass(frozen=True)
-class Step:
-    """A live_update step: kind is sync, run or fall_back_on."""
-
-    kind: str
-    args: dict
 
 
 @dataclass
@@ -192,6 +150,7 @@ class TiltStub:
         self.custom_deploys: dict[str, dict] = {}
         self.local_resources: dict[str, dict] = {}
         self.records: dict[str, list[dict]] = {}
+        self.api_objects: dict[str, dict[str, dict]] = {}
         self.config_defs: dict[str, str] = {}
         self.config_parsed = False
         self.allowed_contexts: list[str] = []
@@ -236,8 +195,8 @@ class TiltStub:
 
     def update_settings(self, **settings):
         for key in ("max_parallel_updates", "k8s_upsert_timeout_secs"):
-            if key in settings and (not isinstance(settings[key], int) or settings[key] < 1):
-                raise TypeError(f"update_settings: {key} must be a positive integer, got {settings[key]!r}")
+            if settings.get(key) is not None and settings[key] < 1:
+                raise TypeError(f"update_settings: {key} must be >= 1, got {settings[key]!r}")
         self.settings.update(settings)
 
     # -- images and live update ---------------------------------------------------------------------------
@@ -297,8 +256,6 @@ class TiltStub:
                 "Resource name missing. Must give a name for an existing resource or a new_name "
                 "to create a new resource."
             )
-        if "trigger_mode" in options and not isinstance(options["trigger_mode"], TriggerMode):
-            raise TypeError("k8s_resource: trigger_mode must be TRIGGER_MODE_AUTO or TRIGGER_MODE_MANUAL")
         self.k8s_resource_calls.append(options)
 
     def k8s_custom_deploy(self, name, **options):
@@ -309,19 +266,36 @@ class TiltStub:
             raise TypeError(f"local_resource named {name!r} already exists")
         if not options.get("cmd") and not options.get("serve_cmd"):
             raise TypeError(f"local_resource {name!r}: must have a cmd and/or a serve_cmd, but both were empty")
-        if "trigger_mode" in options and not isinstance(options["trigger_mode"], TriggerMode):
-            raise TypeError("local_resource: trigger_mode must be TRIGGER_MODE_AUTO or TRIGGER_MODE_MANUAL")
         self.local_resources[name] = options
 
     def record(self, kind, **fields):
         self.records.setdefault(kind, []).append(fields)
 
+    # -- v1alpha1 objects (what ext://uibutton registers) --------------------------------------------------
+    def register(self, kind: str, name: str, fields: dict) -> None:
+        objects = self.api_objects.setdefault(kind, {})
+        if name in objects:
+            raise TypeError(f"{kind} {name!r} is already registered")
+        objects[name] = fields
+
+    def api_constructor(self, kind: str):
+        def construct(**fields):
+            return ApiObject(kind, fields)
+
+        return construct
+
     # -- evaluation ---------------------------------------------------------------------------------------
     def builtin(self, name, impl, wrap=None):
-        def call(*args, **kwargs):
-            bound = bind(name, args, kwargs)
-            self.calls.append((name, bound))
-            result = impl(**bound)
+        """The Python half of a builtin: gets the arguments and the Starlark type name of each."""
+
+        def call(args, kwargs, arg_types, kwarg_types):
+            typed_args = [Arg(value, kind) for value, kind in zip(args, arg_types, strict=True)]
+            typed_kwargs = {key: Arg(value, kwarg_types[key]) for key, value in kwargs.items()}
+            bound = bind(name, typed_args, typed_kwargs)
+            check_arguments(name, bound)
+            values = {key: arg.value for key, arg in bound.items()}
+            self.calls.append((name, values))
+            result = impl(**values)
             return sl.OpaquePythonObject(result) if wrap and result is not None else result
 
         return call
@@ -355,15 +329,29 @@ class TiltStub:
             "os.path.abspath": lambda path: str(self.path(path)),
             "os.path.dirname": lambda path: str(Path(path).parent),
             "os.path.basename": lambda path: Path(path).name,
+            "v1alpha1.cmd": lambda name, dir="", **fields: self.register(
+                "cmd", name, {**fields, "dir": str(self.path(dir))}
+            ),
+            "v1alpha1.ui_button": lambda name, **fields: self.register("ui_button", name, fields),
         }
-        opaque = {"sync", "run", "fall_back_on", "link"}
+        specs = ("start_on_spec", "ui_input_spec", "ui_bool_input_spec", "ui_text_input_spec", "ui_choice_input_spec")
+        impls.update({f"v1alpha1.{kind}": self.api_constructor(kind) for kind in specs})
+        opaque = {"sync", "run", "fall_back_on", "link", *(f"v1alpha1.{kind}" for kind in specs)}
         return {name: self.builtin(name, impl, wrap=name in opaque) for name, impl in impls.items()}
 
     def module(self) -> sl.Module:
-        """A module holding Tilt's predeclared names: the builtins, the config/os namespaces, trigger modes."""
+        """A module holding Tilt's predeclared names: the builtins, the config/os/v1alpha1 namespaces, trigger
+        modes. Each builtin is a Starlark def forwarding to its Python half with the arguments' type names."""
         module = sl.Module()
+        wrappers = []
         for name, fn in self.builtins().items():
-            module.add_callable(name.replace(".", "__"), fn)
+            starlark_name = name.replace(".", "__")
+            module.add_callable(f"_py_{starlark_name}", fn)
+            wrappers.append(
+                f"def {starlark_name}(*args, **kwargs):\n"
+                f"    return _py_{starlark_name}(args, kwargs, [type(a) for a in args], "
+                "{k: type(v) for k, v in kwargs.items()})\n"
+            )
         module.add_callable("_stub_record", self.record)
         module["TRIGGER_MODE_AUTO"] = sl.OpaquePythonObject(TriggerMode("auto"))
         module["TRIGGER_MODE_MANUAL"] = sl.OpaquePythonObject(TriggerMode("manual"))
@@ -377,8 +365,13 @@ config = struct(define_string=config__define_string, define_bool=config__define_
 os = struct(getenv=os__getenv, name='posix',
             path=struct(exists=os__path__exists, abspath=os__path__abspath, dirname=os__path__dirname,
                         basename=os__path__basename))
+v1alpha1 = struct(cmd=v1alpha1__cmd, ui_button=v1alpha1__ui_button, start_on_spec=v1alpha1__start_on_spec,
+                  ui_input_spec=v1alpha1__ui_input_spec, ui_bool_input_spec=v1alpha1__ui_bool_input_spec,
+                  ui_text_input_spec=v1alpha1__ui_text_input_spec,
+                  ui_choice_input_spec=v1alpha1__ui_choice_input_spec)
 """
-        sl.eval(module, sl.parse("<tilt predeclared>", namespaces, dialect()), globals_())
+        source = "".join(wrappers) + namespaces
+        sl.eval(module, sl.parse("<tilt predeclared>", source, dialect()), globals_())
         return module
 
     def load_extension(self, module_id: str) -> sl.FrozenModule:
@@ -478,7 +471,50 @@ os = struct(getenv=os__getenv, name='posix',
 
     # -- queries for tests --------------------------------------------------------------------------------
     def buttons(self) -> dict[str, dict]:
-        return {button["name"]: button for button in self.records.get("button", [])}
+        """Each UIButton with the Cmd it starts (what ext://uibutton registers), flattened for tests."""
+        cmds = self.api_objects.get("cmd", {})
+        found = {}
+        for name, button in self.api_objects.get("ui_button", {}).items():
+            starters = [c for c in cmds.values() if name in started_by(c)]
+            if len(starters) != 1:
+                raise TiltfileError(f"button {name!r} starts {len(starters)} commands, not one")
+            (cmd,) = starters
+            location = button.get("location", {})
+            found[name] = {
+                "name": name,
+                "resource": (cmd.get("annotations") or {}).get("tilt.dev/resource", ""),
+                "location": (location.get("component_type", ""), location.get("component_id", "")),
+                "argv": list(cmd.get("args") or []),
+                "env": list(cmd.get("env") or []),
+                "dir": cmd["dir"],
+                "text": button.get("text", ""),
+                "icon_name": button.get("icon_name", ""),
+                "disabled": button.get("disabled", False),
+                "requires_confirmation": button.get("requires_confirmation", False),
+                "inputs": [input_fields(i) for i in button.get("inputs") or []],
+            }
+        return found
+
+
+def started_by(cmd: dict) -> list[str]:
+    start_on = cmd.get("start_on")
+    return start_on.fields.get("ui_buttons", []) if start_on else []
+
+
+def input_fields(spec: ApiObject) -> dict:
+    """A button input as a flat dict: its name, label, what kind of input it is and that kind's settings."""
+    fields = {"name": spec.fields.get("name", ""), "label": spec.fields.get("label", "")}
+    for kind in ("text", "bool", "choice"):
+        if kind in spec.fields:
+            settings = spec.fields[kind].fields
+            defaults = {"bool": False, "text": ""}.get(kind)
+            return {
+                **fields,
+                "input": kind,
+                "default": settings.get("default_value", defaults),
+                **{k: v for k, v in settings.items() if k != "default_value"},
+            }
+    return {**fields, "input": "none"}
 
 
 def walk_containers(obj: dict):
