@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export DATA_ROOT ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: help install run dev summary test test-docker lint format bench clean deploy inspect
+.PHONY: help install run dev summary test test-docker test-browser screenshots lint format bench clean deploy inspect
 RUN_MODE ?= inprocess
 # Extra pytest arguments for `make test`, e.g. PYTEST_ARGS="-m 'not docker'".
 PYTEST_ARGS ?=
@@ -53,6 +53,14 @@ inspect:  ## heads of silver, rejects and gold from the cluster's PVCs
 
 test-docker: install  ## build the user-code image and run it as the chart's code server (needs Docker; PYTHON_IMAGE sets the base)
 	$(BIN)/python -m pytest -m docker -v
+
+test-browser: install  ## the UI flows in a real Chromium against the local stack (installs chromium and Playwright)
+	.ci/setup-browser.sh
+	MEDALLION_REQUIRE=chromium,playwright $(BIN)/python -m pytest -m browser -v
+
+screenshots: install  ## rerun the UI flows and keep their screenshots in docs/img/ (what the docs show)
+	.ci/setup-browser.sh
+	MEDALLION_SCREENSHOTS=$(CURDIR)/docs/img MEDALLION_REQUIRE=chromium,playwright $(BIN)/python -m pytest -m browser -v
 
 bench: install  ## medallion_job vs plain-pandas and DuckDB references, dev-loop latencies -> docs/BENCHMARKS.md (~20 min)
 	$(BIN)/python -m bench.run
