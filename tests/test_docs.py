@@ -83,3 +83,14 @@ def test_relative_links_resolve(page: Path):
         elif parts.fragment and linked.suffix == ".md" and parts.fragment not in anchors(linked):
             broken.append(f"{target}: no heading #{parts.fragment} in {linked.name}")
     assert not broken, f"{page.name}: {broken}"
+
+
+def test_every_picture_in_docs_img_is_shown_somewhere():
+    shown = {
+        (page.parent / urlsplit(target).path).resolve()
+        for page in PAGES
+        for target in link_targets(page)
+        if not urlsplit(target).scheme
+    }
+    unused = [p.name for p in sorted((REPO_ROOT / "docs" / "img").iterdir()) if p.resolve() not in shown]
+    assert not unused, f"docs/img holds pictures no page shows: {unused}"
