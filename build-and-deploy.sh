@@ -10,7 +10,7 @@ cd "${REPO_ROOT}"
 source ./project.env
 
 readonly HELM_REPO_NAME=dagster
-readonly HELM_REPO_URL=https://dagster-io.github.io/helm
+readonly HELM_REPO_URL="${DAGSTER_CHART_REPO}"
 readonly SEED_JOB=bronze-seed
 # The chart names the code-server Deployment <release>-dagster-user-deployments-<location>.
 readonly USER_CODE_DEPLOYMENT="${HELM_RELEASE}-dagster-user-deployments-${CODE_LOCATION}"

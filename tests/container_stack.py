@@ -42,12 +42,17 @@ def docker(*args: str, stdin: bytes | None = None, check: bool = True, timeout: 
     return result.stdout.decode(errors="replace")
 
 
+ENABLE_DOCKER = "bash .ci/setup-docker.sh installs docker.io and starts dockerd"
+
+
 def docker_engine_problem() -> str | None:
     """Why the tests cannot use Docker here, or None when an engine answers."""
     if shutil.which("docker") is None:
-        return "no docker CLI on PATH"
+        return f"no docker CLI on PATH ({ENABLE_DOCKER})"
     probe = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
-    return None if probe.returncode == 0 else f"no Docker engine reachable: {probe.stderr.strip()[:300]}"
+    if probe.returncode == 0:
+        return None
+    return f"no Docker engine reachable ({ENABLE_DOCKER}): {probe.stderr.strip()[:300]}"
 
 
 def tar_of(files: dict[str, bytes], uid: int, gid: int) -> bytes:

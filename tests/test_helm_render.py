@@ -243,7 +243,7 @@ def test_every_image_is_official_pinned_and_pulled_only_if_missing(rendered):
     _, objects = rendered
     images = {c["image"]: effective_pull_policy(c) for _, spec in pod_specs(objects) for c in containers(spec)}
     (postgres,) = k8s_manifest("postgres.yaml", "Deployment")["spec"]["template"]["spec"]["containers"]
-    # The list README's "Images" section documents.
+    # The list docs/deploy.md's "Images the release pulls" section documents.
     assert set(images) == {
         f"{ENV['IMAGE']}:{IMAGE_TAG}",
         DAGSTER_IMAGE,

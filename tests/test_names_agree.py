@@ -137,5 +137,6 @@ def test_scripts_take_shared_names_from_project_env(script):
         "UI_NODE_PORT",
         "BRONZE_PVC",
         "DAGSTER_CHART_VERSION",
+        "DAGSTER_CHART_REPO",
     ):
         assert ENV[key] not in text, f"{script} hard-codes {key}={ENV[key]}"

@@ -178,7 +178,7 @@ def test_the_ui_node_port_matches_project_env(run):
 def test_deploys_the_pinned_chart_with_both_values_files_and_the_built_image(run, mode):
     (helm,) = run.records["helm_resource"]
     (repo,) = run.records["helm_repo"]
-    assert (repo["name"], repo["url"]) == ("dagster", "https://dagster-io.github.io/helm")
+    assert (repo["name"], repo["url"]) == ("dagster", ENV["DAGSTER_CHART_REPO"])
     assert helm["chart"] == f"{repo['name']}/dagster"
     assert (helm["release_name"], helm["namespace"]) == (ENV["HELM_RELEASE"], ENV["NAMESPACE"])
     assert f"--version={ENV['DAGSTER_CHART_VERSION']}" in helm["flags"]

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from tests._helm import CHART_MISSING, HELM_MISSING
 from tests.conftest import require_tool
 from tests.tilt_api_stub import evaluate
 from tests.tilt_runners import runners
@@ -28,8 +29,8 @@ TILT_IMAGE = "dagster-repo:tilt-0123456789abcdef"  # the form of the refs Tilt d
 def helm_and_chart() -> tuple[str, str]:
     helm = os.environ.get("HELM_BIN") or shutil.which("helm")
     chart = os.environ.get("DAGSTER_CHART")
-    require_tool("helm", bool(helm), "no helm: set HELM_BIN or put helm on PATH (.ci/setup-helm.sh)")
-    require_tool("dagster-chart", bool(chart), "DAGSTER_CHART is not set (.ci/setup-helm.sh provides the chart)")
+    require_tool("helm", bool(helm), HELM_MISSING)
+    require_tool("dagster-chart", bool(chart), CHART_MISSING)
     return helm, chart
 
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The browser tests' tools (tests/test_ui_flows.py, make screenshots): Debian's Chromium, which Playwright drives
+# through its executable path, and Playwright for Python (the `browser` extra of pyproject.toml) in the venv.
+# Playwright's own browser download is never used. Safe to run again: what is installed is reused.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV_PYTHON="${VENV_PYTHON:-${REPO_ROOT}/.venv/bin/python}"
+
+log() { printf 'setup-browser: %s\n' "$*" >&2; }
+
+if ! command -v chromium >/dev/null 2>&1; then
+    sudo_cmd=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+        sudo_cmd=(sudo)
+    fi
+    log "installing chromium"
+    ${sudo_cmd[@]+"${sudo_cmd[@]}"} apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive ${sudo_cmd[@]+"${sudo_cmd[@]}"} apt-get install -y -qq --no-install-recommends \
+        chromium fonts-liberation >&2
+fi
+log "$(chromium --version 2>/dev/null | head -n 1)"
+
+if [[ ! -x "${VENV_PYTHON}" ]]; then
+    log "no venv at ${VENV_PYTHON}: run make install first"
+    exit 1
+fi
+# The pins live in pyproject.toml's `browser` extra; install exactly those.
+"${VENV_PYTHON}" - "${REPO_ROOT}/pyproject.toml" <<'PY' | xargs "${VENV_PYTHON}" -m pip install --quiet >&2
+import sys, tomllib
+
+with open(sys.argv[1], "rb") as handle:
+    print("\n".join(tomllib.load(handle)["project"]["optional-dependencies"]["browser"]))
+PY
+log "$("${VENV_PYTHON}" -m pip show playwright | grep '^Version')"
