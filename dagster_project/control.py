@@ -104,6 +104,14 @@ query Assets {
 }
 """
 
+LOCATION_QUERY = """
+query Location {
+  workspaceOrError {
+    ... on Workspace { locationEntries { name locationOrLoadError { __typename ... on PythonError { message } } } }
+  }
+}
+"""
+
 # The job Dagster runs for an asset selection that is not a job: *Materialize* in the asset graph or catalog.
 ASSET_JOB = "__ASSET_JOB"
 REPOSITORY = "__repository__"
@@ -190,6 +198,15 @@ class Webserver:
         staleCauses,
         assetChecksOrError (its checks) and dependedByKeys."""
         return self.graphql(ASSETS_QUERY, {})["assetNodes"]
+
+    def load_error(self) -> str | None:
+        """The code location's load error as the UI shows it (a syntax error after a sync), or None."""
+        entries = self.graphql(LOCATION_QUERY, {})["workspaceOrError"].get("locationEntries") or []
+        for entry in entries:
+            loaded = entry["locationOrLoadError"] or {}
+            if entry["name"] == self.location and loaded.get("__typename") == "PythonError":
+                return loaded["message"].strip()
+        return None
 
     @staticmethod
     def _launched(result: dict, what: str) -> str:

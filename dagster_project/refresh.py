@@ -67,12 +67,18 @@ def wait_until_served(server: Webserver, digest: str | None, timeout: float, pol
         if time.monotonic() > deadline:
             raise TimeoutError(f"the files under {PACKAGE_DIR} never matched the laptop's (digest {digest[:12]})")
         time.sleep(poll)
-    on_disk = {code_version(module) for module in versioned_modules()}
+    try:
+        on_disk = {code_version(module) for module in versioned_modules()}
+    except SyntaxError as error:
+        raise RuntimeError(f"{error.filename}, line {error.lineno}: {error.msg}; nothing refreshed") from None
     while True:
         nodes = server.assets()
         served = {node["opVersion"] for node in nodes if node["isMaterializable"]}
         if served == on_disk:
             return nodes
+        error = server.load_error()
+        if error:
+            raise RuntimeError(f"code location {server.location} does not load, nothing refreshed:\n{error}")
         if time.monotonic() > deadline:
             raise TimeoutError(
                 f"code location {server.location} still serves other code than {PACKAGE_DIR} after {timeout:.0f}s:"

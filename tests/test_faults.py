@@ -9,6 +9,7 @@ the expected outputs come from the DuckDB reference (bench.reference_duckdb), no
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -47,7 +48,7 @@ def fault_stack(tmp_path_factory):
 class LongRun:
     """medallion_job on the big bronze, caught in its silver step, after a run on the sample set the scene."""
 
-    def __init__(self, stack: LocalStack, big_bronze: tuple[Path, dict]):
+    def __init__(self, stack: LocalStack, big_bronze: tuple[Path, dict], caught_in: str = "silver"):
         self.stack, self.server = stack, stack.webserver()
         self.bronze, self.expected = big_bronze
         copy_sample_bronze(stack.data_root)
@@ -55,7 +56,10 @@ class LongRun:
         self.before = layer_files(stack.data_root)
         shutil.copyfile(self.bronze, stack.data_root / "bronze" / "bronze_data.csv")
         self.run_id = self.server.submit("medallion_job")
-        wait_for(self.in_silver, 180, "the silver step to start cleaning the big bronze", poll=0.1)
+        if caught_in == "silver":
+            wait_for(self.in_silver, 180, "the silver step to start cleaning the big bronze", poll=0.1)
+        else:
+            wait_for(lambda: self.status() == DagsterRunStatus.STARTED, 180, "the run to start", poll=0.1)
 
     def in_silver(self) -> bool:
         messages = [(event["stepKey"], event["message"]) for event in self.server.events(self.run_id)]
@@ -163,14 +167,29 @@ def test_worker_killed_alone_fails_the_run_at_once(fault_stack, big_bronze):
 def test_live_reload_during_a_long_run_keeps_the_run(fault_stack, big_bronze):
     """A reload starts a new code process; the old one finishes its runs. The guard must not take the running
     worker for a dead one, across several of its checks."""
-    run = LongRun(fault_stack, big_bronze)
+    run = LongRun(fault_stack, big_bronze, caught_in="start")
+    reloaded_at = time.time()
     run.server.reload()
-    reloaded_at = time.monotonic()
-    status, ended_at = run.wait_for_end(timeout=300)
+    status, _ = run.wait_for_end(timeout=300)
+    ended_at = time.time()
     assert status == DagsterRunStatus.SUCCESS, run.report(run.run_id)
     assert "Run worker gone" not in run.failure_message()
-    print(f"run survived a reload and {ended_at - reloaded_at:.1f}s of guard checks after it")
+    checks = guard_checks(fault_stack, reloaded_at, ended_at)
+    assert checks >= 2, f"only {checks} guard check(s) ran while the reloaded run was in progress"
+    print(f"run survived a reload and {checks} guard checks during {ended_at - reloaded_at:.1f}s")
     assert layer_files(fault_stack.data_root) == run.expected
+
+
+def guard_checks(stack: LocalStack, since: float, until: float) -> int:
+    """Ticks of release_dead_runs the daemon logged between two times (its log's second resolution)."""
+    from datetime import datetime
+
+    count = 0
+    for line in stack.log_text("daemon").splitlines():
+        if "Sensor release_dead_runs skipped" in line:
+            stamp = re.sub(r"\x1b\[[0-9;]*m", "", line).split(" - ", 1)[0]  # the daemon colors its log
+            count += since - 1 <= datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S %z").timestamp() <= until + 1
+    return count
 
 
 def test_daemon_killed_while_runs_are_queued_runs_each_once(fault_stack, big_bronze):

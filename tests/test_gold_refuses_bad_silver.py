@@ -79,7 +79,8 @@ def test_gold_refuses_malformed_silver_and_keeps_the_previous_gold(previous_run,
     assert shown.startswith(f"Silver file {silver} cannot be used: "), shown
     assert problem in shown
     assert shown.endswith(". Run bronze_to_silver_job to rebuild it."), shown
-    assert problem in capfd.readouterr().out  # the log line a pod or Tilt pane shows
+    console = capfd.readouterr()
+    assert problem in console.out + console.err  # the log line a pod or Tilt pane shows
     assert storage.gold_path().read_bytes() == gold_before
     assert [p.name for p in storage.gold_path().parent.iterdir()] == [storage.gold_path().name]
 

@@ -167,3 +167,24 @@ def test_refresh_waits_for_the_synced_files_and_the_reload(synced):
     messages = [e["message"] for e in stack.webserver().events(run_id)]
     assert any(m.startswith("gold finished in") for m in messages), "the refresh ran the old code"
     assert stack.webserver().wait(run_id) == DagsterRunStatus.SUCCESS
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "said"),
+    [("def broken(:", "gold_asset.py, line "), ("from dagster_project.no_such_module import x", "does not load")],
+    ids=["syntax-error", "import-error"],
+)
+def test_refresh_says_so_when_the_saved_code_does_not_load(synced, bad_line, said):
+    stack, package = synced
+    module = package / "gold_asset.py"
+    good = module.read_text()
+    module.write_text(f"{good}\n{bad_line}\n")
+    try:
+        with pytest.raises(RuntimeError, match="reloading code location"):
+            stack.webserver().reload()
+        result = control(stack, package, "refresh", "--code-timeout", "30")
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert said in result.stderr and "nothing refreshed" in result.stderr, result.stderr
+    finally:
+        module.write_text(good)
+        stack.webserver().reload()

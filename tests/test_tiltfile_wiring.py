@@ -38,6 +38,7 @@ def meaning(variable: str, context: str) -> str | set[str] | Callable[[str], boo
         "KUBE_CONTEXT": context,  # the context Tilt deploys to (k8s_context()), not whatever is current later
         "USER_CODE_DEPLOYMENT": USER_CODE,  # the chart's Deployment of our code location
         "DAGSTER_URL": WEBSERVER_URL,  # the chart's webserver Service, as pods reach it
+        "DAGSTER_UI_URL": UI_URL,  # the UI as the laptop's browser opens it, for the run links printed
         "ON_CONFLICT": {"keep", "replace"},  # tilt/seed-bronze-in-pod.sh refuses anything else
         "SEED_SOURCE": lambda value: (REPO_ROOT / value).is_dir(),  # a directory of bronze files to copy
     }
@@ -61,6 +62,8 @@ def test_the_runners_are_found():
         ("local_resource 'bronze-seed' cmd", "tilt/seed-bronze.sh"),
         ("local_resource 'pipeline' serve_cmd", "tilt/follow-pipeline-logs.sh"),
         ("button 'seed-bronze'", "tilt/seed-bronze.sh"),
+        ("local_resource 'auto-refresh' cmd", "tilt/refresh.sh"),
+        ("button 'refresh-stale'", "tilt/refresh.sh"),
     } <= found
 
 
