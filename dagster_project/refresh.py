@@ -25,9 +25,9 @@ NEEDS_RUN = ("STALE", "MISSING")
 
 QUEUED_REFRESH_QUERY = """
 query QueuedRefresh($tags: [ExecutionTag!]) {
-  runsOrError(filter: {tags: $tags, statuses: [QUEUED, NOT_STARTED]}, limit: 1) {
+  runsOrError(filter: {tags: $tags, statuses: [QUEUED, NOT_STARTED]}) {
     __typename
-    ... on Runs { results { runId } }
+    ... on Runs { results { runId assetSelection { path } } }
     ... on Error { message }
   }
 }
@@ -87,12 +87,16 @@ def wait_until_served(server: Webserver, digest: str | None, timeout: float, pol
         time.sleep(poll)
 
 
-def queued_refresh(server: Webserver) -> str | None:
+def queued_refresh(server: Webserver, stale: list[str]) -> str | None:
+    """A refresh run still in the queue whose selection covers `stale`: it starts on the newest code."""
     tags = [{"key": key, "value": value} for key, value in REFRESH_TAGS.items()]
     result = server.graphql(QUEUED_REFRESH_QUERY, {"tags": tags})["runsOrError"]
     if result["__typename"] != "Runs":
         raise RuntimeError(f"cannot list queued runs: {result.get('message')}")
-    return result["results"][0]["runId"] if result["results"] else None
+    for run in result["results"]:
+        if set(stale) <= {"/".join(key["path"]) for key in run["assetSelection"] or []}:
+            return run["runId"]
+    return None
 
 
 class Refresh(NamedTuple):
@@ -105,7 +109,7 @@ def refresh(server: Webserver, digest: str | None = None, timeout: float = 60) -
     stale = stale_assets(wait_until_served(server, digest, timeout))
     if not stale:
         return Refresh([], None, False)
-    waiting = queued_refresh(server)
+    waiting = queued_refresh(server, stale)
     if waiting:
         return Refresh(stale, waiting, True)
     return Refresh(stale, server.materialize(stale, tags=REFRESH_TAGS), False)

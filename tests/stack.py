@@ -184,3 +184,12 @@ def copy_sample_bronze(data_root: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(REPO_ROOT / "data" / "bronze" / "bronze_data.csv", target)
     return target
+
+
+def stack_serving_a_copy(workdir: Path) -> LocalStack:
+    """A stack (not started) whose code server serves a copy of the package under workdir/app, as the pod serves
+    APP_DIR, over the sample bronze: tests edit that copy, never the repository."""
+    package = workdir / "app" / "dagster_project"
+    shutil.copytree(REPO_ROOT / "dagster_project", package, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_sample_bronze(workdir / "data")
+    return LocalStack(workdir=workdir / "stack", data_root=workdir / "data", code_dir=package.parent)

@@ -14,7 +14,7 @@ import pytest
 from dagster import DagsterRunStatus
 
 from tests.conftest import BIN, require_tool
-from tests.stack import REPO_ROOT, LocalStack, copy_sample_bronze, wait_for
+from tests.stack import REPO_ROOT, LocalStack, stack_serving_a_copy, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 
@@ -26,12 +26,8 @@ def synced(tmp_path_factory):
     """(stack, package copy the code server serves)."""
     require_tool("dagster-webserver", shutil.which("dagster-webserver", path=str(BIN)) is not None,
                  "dagster-webserver is not installed (pip install -e '.[dev]')")  # fmt: skip
-    work = tmp_path_factory.mktemp("staleness")
-    package = work / "app" / "dagster_project"
-    shutil.copytree(REPO_ROOT / "dagster_project", package, ignore=shutil.ignore_patterns("__pycache__"))
-    data_root = work / "data"
-    copy_sample_bronze(data_root)
-    stack = LocalStack(workdir=work / "stack", data_root=data_root, code_dir=package.parent).start()
+    stack = stack_serving_a_copy(tmp_path_factory.mktemp("staleness")).start()
+    package = stack.code_dir / "dagster_project"
     try:
         yield stack, package
     finally:
@@ -163,7 +159,7 @@ def test_refresh_waits_for_the_synced_files_and_the_reload(synced):
     output, _ = waiting.communicate(timeout=300)
     assert waiting.returncode == 0, output
     assert "refreshing gold_region_sales" in output, output
-    run_id = output.split("run ", 1)[1].split(":", 1)[0]
+    run_id = run_id_of(output)
     messages = [e["message"] for e in stack.webserver().events(run_id)]
     assert any(m.startswith("gold finished in") for m in messages), "the refresh ran the old code"
     assert stack.webserver().wait(run_id) == DagsterRunStatus.SUCCESS
@@ -188,3 +184,32 @@ def test_refresh_says_so_when_the_saved_code_does_not_load(synced, bad_line, sai
     finally:
         module.write_text(good)
         stack.webserver().reload()
+
+
+def test_a_queued_refresh_is_reused_only_when_it_covers_the_new_edit(synced):
+    """Saves made while a refresh waits in the queue reuse it (it starts on the newest code), unless the new
+    edit makes more assets stale than it will build."""
+    stack, package = synced
+    all_fresh(stack, package)
+    stack.kill("daemon")  # nothing leaves the queue meanwhile
+    try:
+        edit_and_reload(stack, package, "gold_asset", '"{} regions summarized"', '"{} regions summed"')
+        first = control(stack, package, "refresh")
+        assert "refreshing gold_region_sales" in first.stdout, first.stdout + first.stderr
+        edit_and_reload(stack, package, "gold_asset", '"{} regions summed"', '"{} regions summed up"')
+        again = control(stack, package, "refresh")
+        assert "already queued for gold_region_sales" in again.stdout, again.stdout + again.stderr
+        assert run_id_of(again.stdout) == run_id_of(first.stdout)
+        edit_and_reload(stack, package, "silver_asset", '"cleaning {} bronze rows"', '"cleaning {} rows"')
+        wider = control(stack, package, "refresh")
+        assert "refreshing gold_region_sales, silver_orders" in wider.stdout, wider.stdout + wider.stderr
+        assert run_id_of(wider.stdout) != run_id_of(first.stdout)
+    finally:
+        stack.start_daemon()
+    for output in (first.stdout, wider.stdout):
+        assert stack.webserver().wait(run_id_of(output), timeout=300) == DagsterRunStatus.SUCCESS
+    assert stale_set(stack) == {}
+
+
+def run_id_of(output: str) -> str:
+    return output.split("run ", 1)[1].split(":", 1)[0]

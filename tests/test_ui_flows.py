@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tests import browser
-from tests.stack import copy_sample_bronze
+from tests.conftest import BIN, require_tool
+from tests.stack import REPO_ROOT, copy_sample_bronze, stack_serving_a_copy
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -24,6 +26,18 @@ pytestmark = [pytest.mark.stack, pytest.mark.browser]
 def read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory):
+    """The local stack serving a copy of the package, as the pod serves APP_DIR: flow (c) edits it."""
+    require_tool("dagster-webserver", shutil.which("dagster-webserver", path=str(BIN)) is not None,
+                 "dagster-webserver is not installed (pip install -e '.[dev]')")  # fmt: skip
+    stack = stack_serving_a_copy(tmp_path_factory.mktemp("ui-stack"))
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +175,73 @@ def test_bad_bronze_file_fails_the_run_naming_the_file_and_the_problem(page, loc
         assert (silver.read_bytes() if silver.exists() else None) == silver_before
     finally:
         copy_sample_bronze(local_stack.data_root)
+
+
+def test_materialize_all_from_the_asset_graph_is_serialized_like_the_jobs(page, local_stack, shots):
+    """(b) Lineage → Materialize all while a medallion_job launched elsewhere (Tilt's button, the CLI) is
+    queued: the ad-hoc run succeeds, and its silver and gold steps never overlap the job's (the layer pools)."""
+    from dagster import DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+    from playwright.sync_api import expect
+
+    from tests.test_concurrency import overlapping, step_windows
+
+    bronze = local_stack.data_root / "bronze" / "bronze_data.csv"
+    header, *rows = (REPO_ROOT / "data" / "bronze" / "bronze_data.csv").read_text().splitlines(keepends=True)
+    bronze.write_text(header + "".join(rows) * 3000)  # seconds per step: unserialized steps would overlap
+    try:
+        page.goto(local_stack.url)
+        browser.link(page, "Lineage").click()
+        materialize_all = page.get_by_role("button", name=re.compile(r"Materialize all$"))
+        expect(materialize_all).to_be_enabled()
+        job_run = local_stack.webserver().submit("medallion_job")
+        materialize_all.click()
+        toasts = page.get_by_role("region", name=re.compile(r"^Notifications"))
+        toasts.get_by_role("listitem").filter(has_text="Launched run").get_by_role("link", name="View").click()
+        expect(page).to_have_url(re.compile(r"/runs/[0-9a-f-]{36}"))
+        ad_hoc_run = re.search(r"/runs/([0-9a-f-]{36})", page.url).group(1)
+        assert browser.wait_for_run_end(page) == "Success"
+        # The timeline shows silver waiting for the job's silver step; the log below names this machine's paths.
+        browser.screenshot(page, shots / "ui-materialize-all-run.png", cut_from=page.get_by_placeholder("Filter…"))
+        assert local_stack.webserver().wait(job_run, timeout=600).value == "SUCCESS"
+
+        with DagsterInstance.from_ref(InstanceRef.from_dir(str(local_stack.instance_home))) as instance:
+            ad_hoc, job = step_windows(instance, ad_hoc_run), step_windows(instance, job_run)
+        assert set(ad_hoc) == set(job) == {"bronze_orders", "silver_orders", "gold_region_sales"}
+        for step in ("silver_orders", "gold_region_sales"):
+            assert not overlapping(ad_hoc[step], job[step]), f"two {step} writers overlapped"
+    finally:
+        copy_sample_bronze(local_stack.data_root)
+
+
+def test_after_an_edit_and_a_reload_the_ui_marks_silver_and_gold_unsynced(
+    page, local_stack, sample_materialized, shots
+):
+    """(c) Edit silver_asset.py in the served package, reload (what Tilt's live update does): the catalog pages
+    of silver and gold show *Unsynced*, silver's because it has a new code version; bronze's does not."""
+    from playwright.sync_api import expect
+
+    module = local_stack.code_dir / "dagster_project" / "silver_asset.py"
+    source = module.read_text()
+    assert '"cleaning {} bronze rows"' in source, "silver_asset.py no longer logs this line; update the test"
+    module.write_text(source.replace('"cleaning {} bronze rows"', '"cleaning {} bronze rows now"', 1))
+    try:
+        local_stack.webserver().reload()
+
+        def asset_page(key: str):
+            page.goto(local_stack.url)
+            browser.link(page, "Catalog").click()
+            browser.link(page, key).first.click()
+            expect(page.get_by_text("Latest materialization")).to_be_visible()
+            return page.get_by_text(re.compile(r"^Unsynced"))
+
+        expect(asset_page("bronze_orders")).to_have_count(0)
+        expect(asset_page("gold_region_sales")).to_be_visible()
+        unsynced = asset_page("silver_orders")
+        expect(unsynced).to_be_visible()
+        unsynced.first.hover()
+        expect(page.get_by_text("has a new code version")).to_be_visible()
+        browser.screenshot(page, shots / "ui-silver-unsynced-after-edit.png")
+    finally:
+        module.write_text(source)
+        local_stack.webserver().reload()
