@@ -24,6 +24,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -115,6 +116,10 @@ query Location {
 # The job Dagster runs for an asset selection that is not a job: *Materialize* in the asset graph or catalog.
 ASSET_JOB = "__ASSET_JOB"
 REPOSITORY = "__repository__"
+# A launch right after the code-server pod restarted may find the webserver still holding the old server:
+# reload until it answers (it says so in these words meanwhile), for at most this long.
+RESTART_PATIENCE_SECONDS = 60
+RESTARTING = ("Unreachable", "UNAVAILABLE", "No available client")
 
 
 class Webserver:
@@ -184,14 +189,18 @@ class Webserver:
             "runConfigData": {},
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]},
         }
-        result = self.graphql(LAUNCH_MUTATION, {"params": params})["launchPipelineExecution"]
-        return self._launched(result, f"materializing {', '.join(assets) or 'no asset'}")
+        return self.after_code_server_restart(lambda: self._launched(
+            self.graphql(LAUNCH_MUTATION, {"params": params})["launchPipelineExecution"],
+            f"materializing {', '.join(assets) or 'no asset'}",
+        ))  # fmt: skip
 
     def reexecute(self, run_id: str, strategy: str = "ALL_STEPS") -> str:
         """Re-execute a run (ALL_STEPS, FROM_FAILURE or FROM_ASSET_FAILURE), as the run page's buttons do."""
         params = {"parentRunId": run_id, "strategy": strategy}
-        result = self.graphql(REEXECUTE_MUTATION, {"params": params})["launchPipelineReexecution"]
-        return self._launched(result, f"re-executing run {run_id}")
+        return self.after_code_server_restart(lambda: self._launched(
+            self.graphql(REEXECUTE_MUTATION, {"params": params})["launchPipelineReexecution"],
+            f"re-executing run {run_id}",
+        ))  # fmt: skip
 
     def assets(self) -> list[dict]:
         """Every asset node: key (path list), isMaterializable, opVersion (the code version), staleStatus,
@@ -208,6 +217,25 @@ class Webserver:
                 return loaded["message"].strip()
         return None
 
+    def after_code_server_restart(self, launch: Callable[[], str]) -> str:
+        """Run `launch`; if the job or assets were not found, the webserver may have lost the code server (its pod
+        restarted and the new one is not loaded yet): reload the location until it answers, then launch again.
+        A name that really does not exist fails after that one reload."""
+        try:
+            return launch()
+        except RuntimeError as error:
+            if "NotFound" not in str(error):
+                raise
+        deadline = time.monotonic() + RESTART_PATIENCE_SECONDS
+        while True:
+            try:
+                self.reload()
+                return launch()
+            except RuntimeError as error:
+                if not any(sign in str(error) for sign in RESTARTING) or time.monotonic() > deadline:
+                    raise
+            time.sleep(1)
+
     @staticmethod
     def _launched(result: dict, what: str) -> str:
         if result["__typename"] == "LaunchRunSuccess":
@@ -218,12 +246,15 @@ class Webserver:
     def submit(self, job: str, tags: dict[str, str] | None = None) -> str:
         from dagster_graphql import DagsterGraphQLClientError
 
-        try:
-            return self.client.submit_job_execution(
-                job, repository_location_name=self.location, repository_name="__repository__", tags=tags
-            )
-        except DagsterGraphQLClientError as error:
-            raise RuntimeError(f"submitting {job} failed: {error}") from error
+        def launch() -> str:
+            try:
+                return self.client.submit_job_execution(
+                    job, repository_location_name=self.location, repository_name=REPOSITORY, tags=tags
+                )
+            except DagsterGraphQLClientError as error:
+                raise RuntimeError(f"submitting {job} failed: {error}") from error
+
+        return self.after_code_server_restart(launch)
 
     def wait(self, run_id: str, timeout: float = 600, poll: float = 0.2) -> DagsterRunStatus:
         """The run's terminal status. Errors reaching the webserver or its storage (a webserver or Postgres pod

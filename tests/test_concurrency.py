@@ -63,11 +63,11 @@ def reference_outputs(bronze: Path, out: Path) -> dict[str, bytes | None]:
 
 @pytest.fixture(scope="module")
 def repeated_bronze(local_stack) -> Path:
-    """The sample repeated 5,000 times: each silver step takes seconds, so unserialized writers would overlap.
+    """The sample repeated 3,000 times: each silver step takes seconds, so unserialized writers would overlap.
     The repeats are rejected as duplicates: silver holds the sample's orders, rejects grow."""
     bronze = local_stack.data_root / "bronze" / "bronze_data.csv"
     header, *rows = (REPO_ROOT / "data" / "bronze" / "bronze_data.csv").read_text().splitlines(keepends=True)
-    bronze.write_text(header + "".join(rows) * 5000)
+    bronze.write_text(header + "".join(rows) * 3000)
     return bronze
 
 

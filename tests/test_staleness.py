@@ -213,3 +213,11 @@ def test_a_queued_refresh_is_reused_only_when_it_covers_the_new_edit(synced):
 
 def run_id_of(output: str) -> str:
     return output.split("run ", 1)[1].split(":", 1)[0]
+
+
+def test_a_job_that_does_not_exist_fails_clearly(synced):
+    """The launch retries once through a reload (a restarted code server looks the same), then says what is wrong."""
+    stack, package = synced
+    result = control(stack, package, "submit", "medallion_jbo")
+    assert result.returncode == 2
+    assert "submitting medallion_jbo failed" in result.stderr and "Could not find" in result.stderr, result.stderr
