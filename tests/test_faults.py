@@ -166,10 +166,25 @@ def test_worker_killed_alone_fails_the_run_at_once(fault_stack, big_bronze):
 
 def test_live_reload_during_a_long_run_keeps_the_run(fault_stack, big_bronze):
     """A reload starts a new code process; the old one finishes its runs. The guard must not take the running
-    worker for a dead one, across several of its checks."""
+    worker for a dead one, across several of its checks: the worker is paused (SIGSTOP, as a debugger or a
+    starved node would) until two checks have seen it, so a fast machine cannot finish the run first."""
+    import psutil
+
     run = LongRun(fault_stack, big_bronze, caught_in="start")
+    server_process = psutil.Process(fault_stack.processes["code-server"].pid)
+    workers = [p for p in server_process.children(recursive=True) if "multiprocessing" in " ".join(p.cmdline())]
+    assert workers, "no run worker process under the code server"
     reloaded_at = time.time()
     run.server.reload()
+    for worker in workers:
+        worker.suspend()
+    try:
+        wait_for(lambda: guard_checks(fault_stack, reloaded_at + 1, time.time()) >= 2, 60,
+                 "two guard checks while the worker is paused", poll=0.5)  # fmt: skip
+        assert run.status() == DagsterRunStatus.STARTED, "the guard failed a paused but living worker"
+    finally:
+        for worker in workers:
+            worker.resume()
     status, _ = run.wait_for_end(timeout=300)
     ended_at = time.time()
     assert status == DagsterRunStatus.SUCCESS, run.report(run.run_id)

@@ -70,6 +70,13 @@ def edit_and_reload(stack: LocalStack, package: Path, module: str, old: str, new
     stack.webserver().reload()
 
 
+def append_and_reload(stack: LocalStack, package: Path, module: str, line: str) -> None:
+    """An edit that changes what the module does whatever earlier tests in this module did to it."""
+    path = package / f"{module}.py"
+    path.write_text(f"{path.read_text()}\n{line}\n")
+    stack.webserver().reload()
+
+
 def stale_set(stack: LocalStack) -> dict[str, set[str]]:
     return {asset: causes for asset, (status, causes) in statuses(stack).items() if status != "FRESH"}
 
@@ -193,14 +200,14 @@ def test_a_queued_refresh_is_reused_only_when_it_covers_the_new_edit(synced):
     all_fresh(stack, package)
     stack.kill("daemon")  # nothing leaves the queue meanwhile
     try:
-        edit_and_reload(stack, package, "gold_asset", '"{} regions summarized"', '"{} regions summed"')
+        append_and_reload(stack, package, "gold_asset", "QUEUED_EDIT = 1")
         first = control(stack, package, "refresh")
         assert "refreshing gold_region_sales" in first.stdout, first.stdout + first.stderr
-        edit_and_reload(stack, package, "gold_asset", '"{} regions summed"', '"{} regions summed up"')
+        append_and_reload(stack, package, "gold_asset", "QUEUED_EDIT = 2")
         again = control(stack, package, "refresh")
         assert "already queued for gold_region_sales" in again.stdout, again.stdout + again.stderr
         assert run_id_of(again.stdout) == run_id_of(first.stdout)
-        edit_and_reload(stack, package, "silver_asset", '"cleaning {} bronze rows"', '"cleaning {} rows"')
+        append_and_reload(stack, package, "silver_asset", "QUEUED_EDIT = 3")
         wider = control(stack, package, "refresh")
         assert "refreshing gold_region_sales, silver_orders" in wider.stdout, wider.stdout + wider.stderr
         assert run_id_of(wider.stdout) != run_id_of(first.stdout)
