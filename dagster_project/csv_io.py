@@ -1,9 +1,9 @@
 """CSV in and out of the layer directories: strict reading, fast quoting-minimal writing, atomic replace.
 
-Reading goes through pyarrow's multi-threaded parser with every column typed as string; anything the fast
-parser rejects (or cannot see, such as an unterminated quote at end of file) is re-read with Python's strict
-csv module to name the exact line and problem. Writing never exposes a partial file: rows go to a temporary
-file in the same directory, are fsynced, and replace the old file in one rename.
+Reading streams bounded batches through pyarrow's multi-threaded parser with every column typed as string;
+anything the fast parser rejects (or cannot see, such as an unterminated quote at end of file) is re-read with
+Python's strict csv module to name the exact line and problem. Writing never exposes a partial file: rows go to
+a temporary file in the same directory, are fsynced, and replace the old file in one rename.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import codecs
 import csv
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -39,67 +40,148 @@ class CsvTable:
     frame: pd.DataFrame
 
 
-def read_csv_columns(path: Path, wanted: Sequence[str], *, expected_header: Sequence[str] | None = None) -> CsvTable:
-    """Read the `wanted` columns of a headed CSV as strings, in `wanted` order.
+# Bytes of CSV text per parsed batch: about a million bronze rows, so a step's memory is bounded by the batch,
+# not by the file, while each batch is large enough for pyarrow's vectorized kernels to run at full speed.
+BATCH_BYTES = 64 * 1024 * 1024
 
-    Header names match after trimming and lower-casing. With `expected_header`, the header must be exactly that
-    (used for the layer files this pipeline wrote itself).
-    """
+
+@dataclass(frozen=True)
+class CsvBatches:
+    """A validated CSV header and its rows as a stream of Arrow tables (the `wanted` columns, strings)."""
+
+    path: Path
+    size_bytes: int
+    header: tuple[str, ...]
+    ignored_columns: tuple[str, ...]
+    wanted: tuple[str, ...]
+    quotes_are_unbalanced: bool
+    block_size: int = BATCH_BYTES
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        column_names = [f"column_{index}" for index in range(len(self.header))]
+        positions = [self.header_index(name) for name in self.wanted]
+        try:
+            reader = pa_csv.open_csv(
+                self.path,
+                # Parsing runs on pyarrow's threads, ahead of the batch being processed.
+                read_options=pa_csv.ReadOptions(
+                    column_names=column_names, skip_rows=1, block_size=self.block_size, use_threads=True
+                ),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+                convert_options=pa_csv.ConvertOptions(
+                    include_columns=[column_names[position] for position in positions],
+                    column_types=dict.fromkeys(column_names, pa.string()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            for batch in reader:
+                yield pa.Table.from_batches([batch]).rename_columns(list(self.wanted))
+        except pa.ArrowInvalid as error:
+            _diagnose_structure(self.path, len(self.header))
+            raise LayerFileError(self.path, f"could not be parsed as CSV: {error}") from error
+        if self.quotes_are_unbalanced:
+            # The fast parser silently closes a quote left open at end of file; the strict reader does not.
+            _diagnose_structure(self.path, len(self.header))
+
+    def header_index(self, name: str) -> int:
+        return [raw.strip().lower() for raw in self.header].index(name)
+
+
+def open_csv_batches(
+    path: Path,
+    wanted: Sequence[str],
+    *,
+    expected_header: Sequence[str] | None = None,
+    block_size: int | None = None,
+) -> CsvBatches:
+    """Check a headed CSV (a regular file, UTF-8 without NUL bytes, the `wanted` columns in its header) and return
+    its rows as batches. Header names match after trimming and lower-casing; with `expected_header` the header
+    must be exactly that (the layer files this pipeline wrote itself). Iterating raises LayerFileError for the
+    first structural problem, before any batch after it is produced."""
     size = _require_regular_file(path)
     quotes_are_unbalanced = _scan_text(path)
     header = _read_header(path)
     normalized = [name.strip().lower() for name in header]
-    positions = _locate_columns(path, normalized, wanted, expected_header=expected_header)
-
-    column_names = [f"column_{index}" for index in range(len(header))]
-    try:
-        table = pa_csv.read_csv(
-            path,
-            read_options=pa_csv.ReadOptions(column_names=column_names, skip_rows=1),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(
-                include_columns=[column_names[positions[name]] for name in wanted],
-                column_types=dict.fromkeys(column_names, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid as error:
-        _diagnose_structure(path, len(header))
-        raise LayerFileError(path, f"could not be parsed as CSV: {error}") from error
-    if quotes_are_unbalanced:
-        # The fast parser silently closes a quote left open at end of file; the strict reader does not.
-        _diagnose_structure(path, len(header))
-
-    table = table.rename_columns(list(wanted))
+    _locate_columns(path, normalized, wanted, expected_header=expected_header)
     ignored = tuple(raw for raw, name in zip(header, normalized, strict=True) if name not in wanted)
+    block_size = BATCH_BYTES if block_size is None else block_size
+    return CsvBatches(path, size, tuple(header), ignored, tuple(wanted), quotes_are_unbalanced, block_size)
+
+
+def read_csv_columns(path: Path, wanted: Sequence[str], *, expected_header: Sequence[str] | None = None) -> CsvTable:
+    """The whole of `wanted` as one Arrow-backed frame (small files, tests and the summary)."""
+    batches = open_csv_batches(path, wanted, expected_header=expected_header)
+    schema = pa.schema([(name, pa.string()) for name in wanted])
+    table = pa.concat_tables([schema.empty_table(), *batches])
     return CsvTable(
         path=path,
-        size_bytes=size,
-        header=tuple(header),
-        ignored_columns=ignored,
+        size_bytes=batches.size_bytes,
+        header=batches.header,
+        ignored_columns=batches.ignored_columns,
         frame=table.to_pandas(types_mapper=pd.ArrowDtype),
     )
 
 
+class AtomicCsvWriter:
+    """Writes a CSV file batch by batch without ever exposing a partial file: rows go to a temporary file in the
+    same directory, which is fsynced and renamed over `path` only when the writer closes without an error.
+
+    Encoding and writing run on a background thread (pyarrow's kernels and file writes release the GIL), so the
+    next batch is computed while the previous one is written; at most one batch waits."""
+
+    def __init__(self, path: Path, columns: Sequence[str]):
+        self.path, self.columns = path, [str(name) for name in columns]
+        self.rows = self.bytes = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned_temp_files(path)
+        descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+        self._temp = Path(temp_name)
+        self._handle = os.fdopen(descriptor, "wb")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{path.name}")
+        self._pending: Future | None = None
+        self.bytes += self._handle.write(encode_header(self.columns))
+
+    def write(self, table: pa.Table) -> None:
+        if table.column_names != self.columns:
+            raise ValueError(f"{self.path}: batch columns {table.column_names} differ from {self.columns}")
+        self._wait_for_pending()
+        self.rows += table.num_rows
+        self._pending = self._pool.submit(encode_rows, table, self._handle)
+
+    def __enter__(self) -> AtomicCsvWriter:
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        try:
+            try:
+                if error_type is None:
+                    self._wait_for_pending()
+                    self._handle.flush()
+                    os.fsync(self._handle.fileno())
+            finally:
+                self._pool.shutdown(wait=True)
+                self._handle.close()
+            if error_type is None:
+                # mkstemp creates 0600; the layer files are meant to be read by people and other pods.
+                os.chmod(self._temp, 0o664)
+                os.replace(self._temp, self.path)
+        finally:
+            self._temp.unlink(missing_ok=True)  # only still there when the file was not completed
+        if error_type is None:
+            _fsync_directory(self.path.parent)
+
+    def _wait_for_pending(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.bytes += pending.result()
+
+
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> int:
     """Replace `path` with `frame` as CSV in one rename; returns the bytes written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned_temp_files(path)
-    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            size = encode_csv(frame, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates 0600; the layer files are meant to be read by people and other pods.
-        os.chmod(temp_name, 0o664)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-    return size
+    with AtomicCsvWriter(path, frame.columns) as writer:
+        writer.write(pa.Table.from_pandas(frame, preserve_index=False))  # no copy for Arrow-backed frames
+    return writer.bytes
 
 
 def remove_abandoned_temp_files(path: Path) -> list[Path]:
@@ -113,11 +195,13 @@ def remove_abandoned_temp_files(path: Path) -> list[Path]:
     return removed
 
 
-def encode_csv(frame: pd.DataFrame, handle: BinaryIO) -> int:
+def encode_header(columns: Sequence[str]) -> bytes:
+    return (",".join(_quote_where_needed(pa.array(list(columns), pa.string())).to_pylist()) + "\n").encode("utf-8")
+
+
+def encode_rows(table: pa.Table, handle: BinaryIO) -> int:
     """RFC 4180 with quotes only where a value needs them, "\\n" line ends, UTF-8; returns bytes written."""
-    header = _quote_where_needed(pa.array([str(name) for name in frame.columns], pa.string()))
-    written = handle.write((",".join(header.to_pylist()) + "\n").encode("utf-8"))
-    table = pa.Table.from_pandas(frame, preserve_index=False)  # no copy for the Arrow-backed frames of rules.py
+    written = 0
     for start in range(0, table.num_rows, WRITE_CHUNK_ROWS):
         chunk = table.slice(start, WRITE_CHUNK_ROWS)
         fields = [_quote_where_needed(column.combine_chunks()) for column in chunk.columns]

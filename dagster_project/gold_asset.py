@@ -29,27 +29,28 @@ def gold_region_sales(context: AssetExecutionContext, storage: LayerStorage) -> 
     """One row per region in gold/gold_data.csv: orders, units, revenue and average order value,
     by revenue descending then region. Reads silver/silver_data.csv, so it runs on its own after
     bronze_to_silver_job."""
-    from dagster_project.rules import summarize_regions  # with the step, not the definitions (contract.py)
+    from dagster_project.rules import RegionTotals  # with the step, not the definitions (contract.py)
 
     with loguru_to_dagster(context):
         started = time.perf_counter()
+        totals, silver_total_cents, rows = RegionTotals(), 0, 0
         try:
             silver_path, gold_path = storage.silver_path(), storage.gold_path()
             logger.info("reading silver file {}", silver_path)
-            # The header must be exactly silver's; only the columns gold needs are loaded.
-            silver = storage.read_csv(silver_path, GOLD_INPUTS, expected_header=SILVER_COLUMNS)
-            gold = summarize_regions(silver.frame)
+            # The header must be exactly silver's; only the columns gold needs are loaded, batch by batch.
+            silver = storage.read_csv_batches(silver_path, GOLD_INPUTS, expected_header=SILVER_COLUMNS)
+            for batch in silver:
+                totals.add(batch)
+                silver_total_cents += checks.silver_cents(batch["total_amount"])
+                rows += batch.num_rows
+            gold = totals.frame()
         except (LayerFileError, ValueError) as error:
             if not isinstance(error, LayerFileError):
                 error = LayerFileError(silver_path, f"has a value that is not valid silver data ({error})")
             logger.error("silver file rejected: {}", error)
             raise layer_failure(error, "Silver", "Run bronze_to_silver_job to rebuild it.") from error
         logger.info(
-            "read {} ({}): {} rows, {} columns",
-            silver_path,
-            human_size(silver.size_bytes),
-            len(silver.frame),
-            len(silver.header),
+            "read {} ({}): {} rows, {} columns", silver_path, human_size(silver.size_bytes), rows, len(silver.header)
         )
         logger.info("{} regions summarized", len(gold))
 
@@ -62,5 +63,5 @@ def gold_region_sales(context: AssetExecutionContext, storage: LayerStorage) -> 
                 **describe_csv(gold_path, gold, GOLD_TYPES, gold_bytes),
                 "elapsed_seconds": round(elapsed, 3),
             },
-            check_results=[checks.revenue_matches_silver(silver.frame, gold)],
+            check_results=[checks.revenue_matches_silver(silver_total_cents, gold)],
         )

@@ -15,17 +15,39 @@ PREVIEW_ROWS = 10
 
 
 def describe_csv(
-    path: Path, frame: pd.DataFrame, column_types: Mapping[str, str], size_bytes: int
+    path: Path, frame: pd.DataFrame, column_types: Mapping[str, str], size_bytes: int, rows: int | None = None
 ) -> dict[str, object]:
+    """`frame` is the file's content or, for files written in batches, its first rows with `rows` the total."""
     return {
         "path": MetadataValue.path(str(path)),
-        "dagster/row_count": len(frame),
+        "dagster/row_count": len(frame) if rows is None else rows,
         "dagster/column_schema": TableSchema(
             columns=[TableColumn(name, column_types.get(name, "string")) for name in frame.columns]
         ),
         "size_bytes": size_bytes,
         "preview": MetadataValue.md(preview_markdown(frame)),
     }
+
+
+class FirstRows:
+    """The first PREVIEW_ROWS rows of a file written in batches, for its preview."""
+
+    def __init__(self) -> None:
+        self._tables: list = []
+        self._rows = 0
+
+    def add(self, table) -> None:
+        if self._rows < PREVIEW_ROWS:
+            self._tables.append(table.slice(0, PREVIEW_ROWS - self._rows))
+            self._rows += self._tables[-1].num_rows
+
+    def frame(self, columns) -> pd.DataFrame:
+        import pandas as pd
+        import pyarrow as pa
+
+        schema = pa.schema([(name, pa.string()) for name in columns])
+        tables = [schema.empty_table(), *(t.select(list(columns)).cast(schema) for t in self._tables)]
+        return pa.concat_tables(tables).to_pandas(types_mapper=pd.ArrowDtype)
 
 
 def preview_markdown(frame: pd.DataFrame) -> str:

@@ -20,7 +20,7 @@ from dagster_project.contract import LayerFileError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from dagster_project.csv_io import CsvTable
+    from dagster_project.csv_io import AtomicCsvWriter, CsvBatches, CsvTable
 
 DEFAULT_DATA_ROOT = "/data"
 Layer = Literal["bronze", "silver", "gold"]
@@ -68,12 +68,29 @@ class LayerStorage(ConfigurableResource):
 
         return csv_io.read_csv_columns(path, columns, expected_header=expected_header)
 
+    def read_csv_batches(
+        self, path: Path, columns: tuple[str, ...], *, expected_header: tuple[str, ...] | None = None
+    ) -> CsvBatches:
+        from dagster_project import csv_io  # as in read_csv
+
+        return csv_io.open_csv_batches(path, columns, expected_header=expected_header)
+
     def write_csv(self, frame: pd.DataFrame, path: Path) -> int:
-        if self._is_within(path, self.layer_dir("bronze")):
-            raise LayerFileError(path, "is in bronze, which this pipeline never writes")
+        self._refuse_bronze(path)
         from dagster_project import csv_io  # as in read_csv
 
         return csv_io.write_csv_atomic(frame, path)
+
+    def csv_writer(self, path: Path, columns: tuple[str, ...]) -> AtomicCsvWriter:
+        """A file written batch by batch that replaces `path` only once complete (see csv_io.AtomicCsvWriter)."""
+        self._refuse_bronze(path)
+        from dagster_project import csv_io  # as in read_csv
+
+        return csv_io.AtomicCsvWriter(path, columns)
+
+    def _refuse_bronze(self, path: Path) -> None:
+        if self._is_within(path, self.layer_dir("bronze")):
+            raise LayerFileError(path, "is in bronze, which this pipeline never writes")
 
     def content_version(self, path: Path) -> str:
         """A digest of the file's bytes: the data version that tells a replaced file from the one before."""

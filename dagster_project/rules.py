@@ -7,6 +7,7 @@ int64 could overflow) and rounded half-up, never through floats.
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -28,8 +29,6 @@ INT64_MAX = str(np.iinfo(np.int64).max)
 # Products of numbers with at most this many digits in total stay inside int64.
 INT64_SAFE_DIGITS = 18
 CENT = Decimal("0.01")
-# Exactly the characters Python's str.strip() removes, so trimming means what it means in plain Python.
-WHITESPACE = "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())
 MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
@@ -45,23 +44,156 @@ class CleanResult:
 
 def clean_orders(orders: pd.DataFrame) -> CleanResult:
     """Bronze orders (required columns as strings, file order) -> silver rows and rejected rows."""
-    table = _to_arrow(orders, REQUIRED_COLUMNS)
-    trimmed = pa.table({name: trim(table[name]) for name in REQUIRED_COLUMNS})
-    reasons = reject_reasons(trimmed)
-    rejected = reasons > 0
+    cleaned = OrderCleaner().clean_batch(_to_arrow(orders, REQUIRED_COLUMNS))
+    return CleanResult(silver=_to_pandas(cleaned.silver), rejects=_to_pandas(cleaned.rejects))
 
-    rejects = trimmed.filter(pa.array(rejected)).append_column(
-        "source_row", pa.array(np.flatnonzero(rejected) + 1, pa.int64())
-    )
-    reason_names = pa.array(["", *REJECT_REASONS], pa.string())
-    rejects = rejects.append_column("reject_reason", reason_names.take(pa.array(reasons[rejected])))
 
-    silver = trimmed.filter(pa.array(~rejected))
-    del trimmed
-    silver = silver.set_column(silver.schema.get_field_index("region"), "region", title_case(silver["region"]))
-    silver = silver.append_column("total_amount", line_totals(silver["quantity"], silver["unit_price"]))
-    silver = silver.append_column("order_month", pc.utf8_slice_codeunits(silver["order_date"], 0, 7))
-    return CleanResult(silver=_to_pandas(silver), rejects=_to_pandas(rejects))
+@dataclass(frozen=True)
+class CleanBatch:
+    silver: pa.Table
+    rejects: pa.Table
+
+
+class OrderCleaner:
+    """The silver rules over bronze in consecutive batches: each batch's result is what cleaning the whole file
+    would give for those rows. The only state carried between batches is the set of order_ids already kept
+    (for duplicate_order_id) and the number of rows before the batch (for source_row)."""
+
+    def __init__(self) -> None:
+        self.kept_ids = SeenIds()
+        self.rows_before = 0
+
+    def clean_batch(self, orders: pa.Table) -> CleanBatch:
+        table = orders.select(list(REQUIRED_COLUMNS)).cast(
+            pa.schema([(name, pa.string()) for name in REQUIRED_COLUMNS])
+        )
+        trimmed = pa.table({name: trim(table[name]) for name in REQUIRED_COLUMNS})
+        reasons = reject_reasons(trimmed, self.kept_ids)
+        rejected = reasons > 0
+
+        source_rows = np.flatnonzero(rejected) + 1 + self.rows_before
+        self.rows_before += len(trimmed)
+        rejects = trimmed.filter(pa.array(rejected)).append_column("source_row", pa.array(source_rows, pa.int64()))
+        reason_names = pa.array(["", *REJECT_REASONS], pa.string())
+        rejects = rejects.append_column("reject_reason", reason_names.take(pa.array(reasons[rejected])))
+
+        silver = trimmed.filter(pa.array(~rejected))
+        del trimmed
+        silver = silver.set_column(silver.schema.get_field_index("region"), "region", title_case(silver["region"]))
+        silver = silver.append_column("total_amount", line_totals(silver["quantity"], silver["unit_price"]))
+        silver = silver.append_column("order_month", pc.utf8_slice_codeunits(silver["order_date"], 0, 7))
+        return CleanBatch(silver=silver, rejects=rejects)
+
+
+class SeenIds:
+    """Exact membership of strings across batches in about 26 bytes per kept string: a sorted array of 64-bit
+    fingerprints (vectorized, see fingerprints) points at the strings themselves, which settle every match, so a
+    fingerprint collision can never make two different ids equal."""
+
+    def __init__(self) -> None:
+        self._sorted = np.zeros(0, dtype=np.uint64)
+        self._slot = np.zeros(0, dtype=np.uint32)  # for each sorted fingerprint, its string's index in _chunks
+        self._chunks: list[pa.Array] = []
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def first_seen(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """True for each value seen neither in earlier calls nor earlier in `values`; those are remembered."""
+        values = _combined(values)
+        fresh = first_occurrence(values)
+        candidates = np.flatnonzero(fresh)
+        if len(candidates) == 0:
+            return fresh
+        prints = fingerprints(values.take(pa.array(candidates)))
+        # One sort serves both the probe (walking the sorted array front to back, not at random) and the insert.
+        order = np.argsort(prints)
+        ordered = prints[order]
+        left = np.searchsorted(self._sorted, ordered)
+        hits = np.flatnonzero(left < len(self._sorted))
+        hits = hits[self._sorted[left[hits]] == ordered[hits]]
+        known = np.zeros(len(candidates), dtype=bool)
+        if len(hits):
+            known[order[hits]] = self._stored_equal(values, candidates[order[hits]], left[hits], ordered[hits])
+        fresh[candidates[known]] = False
+        new = ~known
+        slots = np.cumsum(new, dtype=np.int64) - 1 + self._count  # their places in _chunks, in row order
+        new_ordered = new[order]
+        self._insert(ordered[new_ordered], slots[order][new_ordered].astype(np.uint32))
+        self._chunks.append(values.take(pa.array(candidates[new])).cast(pa.string()))
+        self._count += int(new.sum())
+        return fresh
+
+    def _stored_equal(self, values: pa.Array, rows: np.ndarray, left: np.ndarray, prints: np.ndarray) -> np.ndarray:
+        stored = pa.chunked_array(self._chunks, pa.string())
+        probe = values.take(pa.array(rows))
+        after = np.minimum(left + 1, len(self._sorted) - 1)
+        single = (left + 1 == len(self._sorted)) | (self._sorted[after] != prints)
+        equal = np.zeros(len(rows), dtype=bool)
+        equal[single] = _numpy(
+            pc.equal(probe.filter(pa.array(single)), stored.take(pa.array(self._slot[left[single]])))
+        )
+        # Several stored strings share one fingerprint: a real 64-bit collision, compared one by one.
+        for index in np.flatnonzero(~single):
+            right = np.searchsorted(self._sorted, prints[index], side="right")
+            slots = self._slot[left[index] : right]
+            equal[index] = probe[int(index)].as_py() in stored.take(pa.array(slots)).to_pylist()
+        return equal
+
+    def _insert(self, prints: np.ndarray, slots: np.ndarray) -> None:
+        """Merge sorted `prints` (with their slots) into the sorted array."""
+        at = np.searchsorted(self._sorted, prints, side="right")
+        self._sorted = np.insert(self._sorted, at, prints)
+        self._slot = np.insert(self._slot, at, slots)
+
+
+FINGERPRINT_WIDTH = 64
+FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def fingerprints(values: pa.Array) -> np.ndarray:
+    """A 64-bit fingerprint per string that depends on the string alone, computed on whole 8-byte words at numpy
+    speed: each string's bytes are laid out zero-padded in a row of a byte matrix and its non-zero words are
+    folded FNV-style (text holds no NUL byte, so only padding is zero). Strings longer than the matrix use pandas'
+    hash instead. Equal fingerprints are only candidates: SeenIds compares the strings."""
+    values = values.cast(pa.string())
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + len(values) + 1]
+    long = np.diff(offsets) > FINGERPRINT_WIDTH
+    if long.any():
+        prints = np.empty(len(values), dtype=np.uint64)
+        prints[long] = pd.util.hash_array(
+            values.filter(pa.array(long)).to_numpy(zero_copy_only=False), categorize=False
+        )
+        prints[~long] = fingerprints(values.filter(pa.array(~long)))
+        return prints
+    lengths = np.diff(offsets).astype(np.int64)
+    width = max(8, int(-(-lengths.max(initial=0) // 8) * 8))
+    data = np.frombuffer(values.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+    matrix = np.zeros((len(values), width), dtype=np.uint8)
+    if len(values) and (lengths == lengths[0]).all():
+        matrix[:, : lengths[0]] = data.reshape(len(values), lengths[0])  # ids of one format: a plain copy
+    else:
+        rows = np.repeat(np.arange(len(values)), lengths)
+        columns = np.arange(len(data)) - np.repeat(offsets[:-1].astype(np.int64) - offsets[0], lengths)
+        matrix[rows, columns] = data
+    words = matrix.view(np.uint64)
+    folded = np.full(len(values), 0xCBF29CE484222325, dtype=np.uint64)
+    for column in range(words.shape[1]):
+        word = words[:, column]
+        folded = np.where(word != 0, (folded ^ word) * FNV_PRIME, folded)
+    # A final avalanche so that ids differing only in their last byte land far apart in the sorted array.
+    folded ^= folded >> np.uint64(33)
+    folded *= np.uint64(0xFF51AFD7ED558CCD)
+    folded ^= folded >> np.uint64(33)
+    return folded
+
+
+@functools.cache
+def whitespace() -> str:
+    """Exactly the characters Python's str.strip() removes, so trimming means what it means in plain Python.
+    Built on first use (a scan of every code point): ASCII text, nearly every file, never needs it."""
+    return "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())
 
 
 def trim(values: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -70,7 +202,7 @@ def trim(values: pa.ChunkedArray) -> pa.ChunkedArray:
     if ascii_only and not contains_any_byte(values, b"\x1c\x1d\x1e\x1f"):
         trimmed = pc.ascii_trim_whitespace(values)  # the same set as str.strip() for such text, and fastest
     else:
-        trimmed = pc.utf8_trim(values, WHITESPACE)
+        trimmed = pc.utf8_trim(values, whitespace())
     # An already clean column keeps its original buffers instead of holding a second copy in memory.
     return values if _total_length(trimmed) == _total_length(values) else trimmed
 
@@ -82,8 +214,9 @@ def per_distinct(values: pa.ChunkedArray, rule) -> np.ndarray:
     return np.asarray(rule(encoded.dictionary))[_numpy(encoded.indices)]
 
 
-def reject_reasons(orders: pa.Table) -> np.ndarray:
-    """Per trimmed row, 0 where it survives, else 1 + the index in REJECT_REASONS of its first failure."""
+def reject_reasons(orders: pa.Table, kept_ids: SeenIds | None = None) -> np.ndarray:
+    """Per trimmed row, 0 where it survives, else 1 + the index in REJECT_REASONS of its first failure.
+    `kept_ids` holds the order_ids kept by earlier batches and learns this batch's."""
     failures = [
         _numpy(pc.equal(orders["order_id"], "")),
         _numpy(pc.equal(orders["region"], "")),
@@ -96,7 +229,8 @@ def reject_reasons(orders: pa.Table) -> np.ndarray:
         reasons[failed] = code
     survivors = np.flatnonzero(reasons == 0)
     # Duplicates are judged among survivors only: a rejected row never shadows a later valid one.
-    repeated = ~first_occurrence(orders["order_id"].take(pa.array(survivors)))
+    kept_ids = SeenIds() if kept_ids is None else kept_ids
+    repeated = ~kept_ids.first_seen(orders["order_id"].take(pa.array(survivors)))
     reasons[survivors[repeated]] = REJECT_REASONS.index("duplicate_order_id") + 1
     return reasons
 
@@ -135,7 +269,7 @@ def first_occurrence(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     # Dictionary codes are handed out in order of first appearance, so a row is a first occurrence exactly
     # when its code is larger than every code before it.
-    codes = _numpy(pc.dictionary_encode(values).combine_chunks().indices).astype(np.int64)
+    codes = _numpy(_combined(pc.dictionary_encode(values)).indices).astype(np.int64)
     seen_before = np.concatenate(([-1], np.maximum.accumulate(codes)[:-1]))
     return codes > seen_before
 
@@ -212,39 +346,68 @@ def format_cents(cents: np.ndarray) -> pa.ChunkedArray:
 
 def summarize_regions(silver: pd.DataFrame) -> pd.DataFrame:
     """Silver rows -> one row per region, by revenue descending then region ascending."""
-    table = _to_arrow(silver, ("region", "quantity", "total_amount"))
-    # Sums in 38-digit decimals: exact even where int64 would overflow (huge quantities or totals).
-    exact = pa.decimal128(38, 0)
-    cents = money_to_cents(table["total_amount"])
-    per_row = pa.table(
-        {
-            "region": table["region"],
-            "units": pc.cast(table["quantity"], exact),
-            "cents": pa.array(cents, exact) if cents.dtype == object else pa.array(cents).cast(exact),
-        }
-    )
-    grouped = per_row.group_by("region").aggregate([("region", "count"), ("units", "sum"), ("cents", "sum")])
-    regions = sorted(
-        zip(
-            grouped["region"].to_pylist(),
-            grouped["region_count"].to_pylist(),
-            [int(value) for value in grouped["units_sum"].to_pylist()],
-            [int(value) for value in grouped["cents_sum"].to_pylist()],
-            strict=True,
-        ),
-        key=lambda region: (-region[3], region[0]),
-    )
-    # Half-up division on integers keeps the average exact: floor((2 * cents + n) / 2n).
-    gold = pa.table(
-        {
-            "region": pa.array([r[0] for r in regions], pa.string()),
-            "orders": pa.array([r[1] for r in regions], pa.int64()),
-            "units": pa.array([str(r[2]) for r in regions], pa.string()),
-            "revenue": pa.array([_cents_text(r[3]) for r in regions], pa.string()),
-            "avg_order_value": pa.array([_cents_text((2 * r[3] + r[1]) // (2 * r[1])) for r in regions], pa.string()),
-        }
-    )
-    return _to_pandas(gold)
+    totals = RegionTotals()
+    totals.add(_to_arrow(silver, GOLD_INPUT_COLUMNS))
+    return totals.frame()
+
+
+GOLD_INPUT_COLUMNS = ("region", "quantity", "total_amount")
+# Sums in 38-digit decimals: exact even where int64 would overflow (huge quantities or totals).
+EXACT = pa.decimal128(38, 0)
+
+
+class RegionTotals:
+    """Orders, units and revenue per region, summed over silver batches; the state is one row per region."""
+
+    def __init__(self) -> None:
+        self._partials: list[pa.Table] = []
+
+    def add(self, silver: pa.Table) -> None:
+        table = silver.select(list(GOLD_INPUT_COLUMNS)).cast(pa.schema([(n, pa.string()) for n in GOLD_INPUT_COLUMNS]))
+        cents = money_to_cents(table["total_amount"])
+        per_row = pa.table(
+            {
+                "region": table["region"],
+                "units": pc.cast(table["quantity"], EXACT),
+                "cents": pa.array(cents, EXACT) if cents.dtype == object else pa.array(cents).cast(EXACT),
+            }
+        )
+        grouped = per_row.group_by("region").aggregate([("region", "count"), ("units", "sum"), ("cents", "sum")])
+        self._partials.append(grouped.rename_columns(["region", "orders", "units", "cents"]))
+        if len(self._partials) > 64:  # keep the state at about one row per region
+            self._partials = [self._combined()]
+
+    def _combined(self) -> pa.Table:
+        schema = pa.schema([("region", pa.string()), ("orders", pa.int64()), ("units", EXACT), ("cents", EXACT)])
+        table = pa.concat_tables([schema.empty_table(), *(p.cast(schema) for p in self._partials)])
+        grouped = table.group_by("region").aggregate([("orders", "sum"), ("units", "sum"), ("cents", "sum")])
+        return grouped.rename_columns(["region", "orders", "units", "cents"]).cast(schema)
+
+    def frame(self) -> pd.DataFrame:
+        combined = self._combined()
+        regions = sorted(
+            zip(
+                combined["region"].to_pylist(),
+                combined["orders"].to_pylist(),
+                [int(value) for value in combined["units"].to_pylist()],
+                [int(value) for value in combined["cents"].to_pylist()],
+                strict=True,
+            ),
+            key=lambda region: (-region[3], region[0]),
+        )
+        # Half-up division on integers keeps the average exact: floor((2 * cents + n) / 2n).
+        gold = pa.table(
+            {
+                "region": pa.array([r[0] for r in regions], pa.string()),
+                "orders": pa.array([r[1] for r in regions], pa.int64()),
+                "units": pa.array([str(r[2]) for r in regions], pa.string()),
+                "revenue": pa.array([_cents_text(r[3]) for r in regions], pa.string()),
+                "avg_order_value": pa.array(
+                    [_cents_text((2 * r[3] + r[1]) // (2 * r[1])) for r in regions], pa.string()
+                ),
+            }
+        )
+        return _to_pandas(gold)
 
 
 def _total_length(values: pa.ChunkedArray) -> int:
@@ -274,6 +437,10 @@ def _arrow_strings(values: pa.ChunkedArray | pd.Series) -> pa.ChunkedArray:
         if isinstance(values, pa.Array):
             values = pa.chunked_array([values])
     return values.cast(pa.string())
+
+
+def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _numpy(array: pa.ChunkedArray | pa.Array) -> np.ndarray:

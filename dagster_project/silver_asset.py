@@ -6,11 +6,11 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from loguru import logger
 
 from dagster_project import checks
-from dagster_project.bronze_asset import bronze_orders, load_bronze
+from dagster_project.bronze_asset import bronze_batches, bronze_orders, open_bronze
 from dagster_project.code_version import code_version
-from dagster_project.contract import SILVER_POOL, LayerFileError
+from dagster_project.contract import REJECT_COLUMNS, REJECT_REASONS, SILVER_COLUMNS, SILVER_POOL, LayerFileError
 from dagster_project.log_bridge import loguru_to_dagster
-from dagster_project.metadata import describe_csv, human_size, preview_markdown
+from dagster_project.metadata import FirstRows, describe_csv, human_size, preview_markdown
 from dagster_project.resources import LayerStorage, layer_failure
 
 SILVER_TYPES = {
@@ -35,9 +35,7 @@ def silver_orders(context: AssetExecutionContext, storage: LayerStorage) -> Mate
     silver/rejected_rows.csv. Values are trimmed, region is title-cased, total_amount = quantity x
     unit_price (exact, 2 decimals) and order_month = YYYY-MM; rows keep bronze order."""
     # pandas and pyarrow load with the step, not with the definitions (see contract.py).
-    import pyarrow as pa
-
-    from dagster_project.rules import clean_orders
+    from dagster_project.rules import OrderCleaner
 
     with loguru_to_dagster(context):
         started = time.perf_counter()
@@ -45,38 +43,58 @@ def silver_orders(context: AssetExecutionContext, storage: LayerStorage) -> Mate
             silver_path, rejects_path = storage.silver_path(), storage.rejects_path()
         except LayerFileError as error:
             raise layer_failure(error, "Silver") from error
-        bronze = load_bronze(storage)
-        logger.info("cleaning {} bronze rows", len(bronze.frame))
-        result = clean_orders(bronze.frame)
-        # The raw table is not needed past this point; at 10M rows it is most of a gigabyte.
-        del bronze
-        pa.default_memory_pool().release_unused()
-        counts = result.reject_counts()
+        bronze = open_bronze(storage)
+        logger.info("cleaning bronze rows from {} ({}) batch by batch", bronze.path, human_size(bronze.size_bytes))
+        cleaner, tally = OrderCleaner(), checks.SilverTally()
+        silver_head, rejects_head = FirstRows(), FirstRows()
+        counts = dict.fromkeys(REJECT_REASONS, 0)
+        # Batch by batch: memory is bounded by the batch, and a failure on any batch keeps the previous files.
+        with (
+            storage.csv_writer(silver_path, SILVER_COLUMNS) as silver,
+            storage.csv_writer(rejects_path, REJECT_COLUMNS) as rejects,
+        ):
+            for batch in bronze_batches(bronze):
+                cleaned = cleaner.clean_batch(batch)
+                silver.write(cleaned.silver)
+                rejects.write(cleaned.rejects)
+                tally.add(cleaned.silver)
+                silver_head.add(cleaned.silver)
+                rejects_head.add(cleaned.rejects)
+                for reason, count in zip(*reason_counts(cleaned.rejects), strict=True):
+                    counts[reason] += count
+                logger.debug("cleaned {} bronze rows so far", cleaner.rows_before)
+            if cleaner.rows_before == 0:
+                no_rows = LayerFileError(bronze.path, "has a header but no data rows")
+                logger.error("bronze file rejected: {}", no_rows)
+                raise layer_failure(no_rows, "Bronze")
+        logger.info("read {} ({}): {} rows", bronze.path, human_size(bronze.size_bytes), cleaner.rows_before)
         for reason, count in counts.items():
             logger.debug("rejected {}: {} rows", reason, count)
-        logger.info("{} rows kept, {} rejected", len(result.silver), len(result.rejects))
-        if result.silver.empty:
+        logger.info("{} rows kept, {} rejected", silver.rows, rejects.rows)
+        if silver.rows == 0:
             logger.warning("no bronze row survived the rules: silver and gold will be header-only")
-
-        silver_bytes = storage.write_csv(result.silver, silver_path)
-        logger.info("wrote {} ({} rows, {})", silver_path, len(result.silver), human_size(silver_bytes))
-        rejects_bytes = storage.write_csv(result.rejects, rejects_path)
-        logger.info("wrote {} ({} rows, {})", rejects_path, len(result.rejects), human_size(rejects_bytes))
+        logger.info("wrote {} ({} rows, {})", silver_path, silver.rows, human_size(silver.bytes))
+        logger.info("wrote {} ({} rows, {})", rejects_path, rejects.rows, human_size(rejects.bytes))
         elapsed = time.perf_counter() - started
         logger.success("silver done in {:.3f}s", elapsed)
 
         return MaterializeResult(
             metadata={
-                **describe_csv(silver_path, result.silver, SILVER_TYPES, silver_bytes),
+                **describe_csv(silver_path, silver_head.frame(SILVER_COLUMNS), SILVER_TYPES, silver.bytes, silver.rows),
                 "rejects_path": MetadataValue.path(str(rejects_path)),
-                "rejected_rows": len(result.rejects),
+                "rejected_rows": rejects.rows,
                 **{f"rejected/{reason}": count for reason, count in counts.items()},
-                "rejects_preview": MetadataValue.md(preview_markdown(result.rejects)),
+                "rejects_preview": MetadataValue.md(preview_markdown(rejects_head.frame(REJECT_COLUMNS))),
                 "elapsed_seconds": round(elapsed, 3),
             },
             check_results=[
-                checks.order_id_unique(result.silver),
-                checks.total_amount_non_negative(result.silver),
-                checks.has_rows(result.silver),
+                checks.order_id_unique(tally),
+                checks.total_amount_non_negative(tally),
+                checks.has_rows(tally),
             ],
         )
+
+
+def reason_counts(rejects) -> tuple[list[str], list[int]]:
+    counted = rejects["reject_reason"].value_counts()
+    return counted.field("values").to_pylist(), counted.field("counts").to_pylist()

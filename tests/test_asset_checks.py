@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from dagster import AssetCheckSeverity, materialize
 
@@ -46,32 +47,40 @@ def with_value(frame: pd.DataFrame, row: int, column: str, value: str) -> pd.Dat
     return changed
 
 
+def tally(silver: pd.DataFrame) -> checks.SilverTally:
+    return checks.SilverTally.of(silver)
+
+
+def silver_cents_of(silver: pd.DataFrame) -> int:
+    return checks.silver_cents(silver["total_amount"])
+
+
 def test_clean_outputs_pass_every_check(outputs):
     silver, gold = outputs
-    assert checks.order_id_unique(silver).passed
-    assert checks.total_amount_non_negative(silver).passed
-    assert checks.has_rows(silver).passed
-    assert checks.revenue_matches_silver(silver, gold).passed
+    assert checks.order_id_unique(tally(silver)).passed
+    assert checks.total_amount_non_negative(tally(silver)).passed
+    assert checks.has_rows(tally(silver)).passed
+    assert checks.revenue_matches_silver(silver_cents_of(silver), gold).passed
 
 
 def test_order_id_unique_fails_on_a_repeated_id(outputs):
     silver, _ = outputs
     repeated = silver["order_id"].iloc[0]
-    result = checks.order_id_unique(with_value(silver, 2, "order_id", repeated))
+    result = checks.order_id_unique(tally(with_value(silver, 2, "order_id", repeated)))
     assert result.passed is False, f"order_id_unique passed on a silver where {repeated} appears twice"
     assert metadata(result) == {"duplicated_rows": 2, "examples": repeated}
 
 
 def test_total_amount_non_negative_fails_on_a_negative_total(outputs):
     silver, _ = outputs
-    result = checks.total_amount_non_negative(with_value(silver, 1, "total_amount", "-5.00"))
+    result = checks.total_amount_non_negative(tally(with_value(silver, 1, "total_amount", "-5.00")))
     assert result.passed is False, "total_amount_non_negative passed on a silver with total_amount -5.00"
     assert metadata(result) == {"negative_rows": 1}
 
 
 def test_has_rows_warns_on_an_empty_silver(outputs):
     silver, _ = outputs
-    result = checks.has_rows(silver.iloc[0:0])
+    result = checks.has_rows(tally(silver.iloc[0:0]))
     assert result.passed is False, "has_rows passed on a silver without rows"
     assert result.severity == AssetCheckSeverity.WARN
     assert metadata(result) == {"rows": 0}
@@ -83,7 +92,7 @@ def test_revenue_matches_silver_fails_when_gold_is_off(outputs, change):
     silver, gold = outputs
     cents = int(gold["revenue"].iloc[0].replace(".", "")) + int(change.replace(".", ""))
     off = with_value(gold, 0, "revenue", f"{cents // 100}.{cents % 100:02d}")
-    result = checks.revenue_matches_silver(silver, off)
+    result = checks.revenue_matches_silver(silver_cents_of(silver), off)
     assert result.passed is False, f"revenue_matches_silver passed on a gold whose revenue is {change} off"
     found = metadata(result)
     silver_total = sum(int(v.replace(".", "")) for v in silver["total_amount"]) / 100
@@ -99,14 +108,16 @@ def test_silver_reports_its_failed_checks_in_the_run(tmp_path, monkeypatch):
     """The silver step hands the checks the silver it wrote: a defect the rules let through shows as a red check."""
     from tests.stack import copy_sample_bronze
 
-    clean = rules.clean_orders
+    clean = rules.OrderCleaner.clean_batch
 
-    def spoiled(orders):
-        result = clean(orders)
-        silver = with_value(result.silver, 1, "order_id", result.silver["order_id"].iloc[0])
-        return dataclasses.replace(result, silver=with_value(silver, 2, "total_amount", "-1.00"))
+    def spoiled(cleaner, orders):
+        result = clean(cleaner, orders)
+        silver = result.silver.to_pandas(types_mapper=pd.ArrowDtype)
+        silver = with_value(silver, 1, "order_id", silver["order_id"].iloc[0])
+        silver = with_value(silver, 2, "total_amount", "-1.00")
+        return dataclasses.replace(result, silver=pa.Table.from_pandas(silver, preserve_index=False))
 
-    monkeypatch.setattr(rules, "clean_orders", spoiled)
+    monkeypatch.setattr(rules.OrderCleaner, "clean_batch", spoiled)
     copy_sample_bronze(tmp_path)
     result = materialize([bronze_orders, silver_orders], resources={"storage": LayerStorage(root=str(tmp_path))})
     found = evaluations(result)
@@ -119,14 +130,14 @@ def test_silver_reports_its_failed_checks_in_the_run(tmp_path, monkeypatch):
 def test_gold_reports_a_revenue_mismatch_in_the_run(tmp_path, monkeypatch):
     from tests.stack import copy_sample_bronze
 
-    summarize = rules.summarize_regions
+    summarize = rules.RegionTotals.frame
 
-    def one_cent_short(silver):
-        gold = summarize(silver)
+    def one_cent_short(totals):
+        gold = summarize(totals)
         cents = int(gold["revenue"].iloc[0].replace(".", "")) - 1
         return with_value(gold, 0, "revenue", f"{cents // 100}.{cents % 100:02d}")
 
-    monkeypatch.setattr(rules, "summarize_regions", one_cent_short)
+    monkeypatch.setattr(rules.RegionTotals, "frame", one_cent_short)
     copy_sample_bronze(tmp_path)
     result = materialize(ASSETS, resources={"storage": LayerStorage(root=str(tmp_path))})
     passed, found = evaluations(result)["revenue_matches_silver"]

@@ -25,13 +25,13 @@ SLOW_WRITER = textwrap.dedent(
     from dagster_project.resources import LayerStorage
     from dagster_project.silver_asset import silver_orders
 
-    def stalled_encode(frame, handle):
-        handle.write(b"order_id,half-written\\n")
+    def stalled_encode(table, handle):
+        handle.write(b"half-written\\n")
         handle.flush()
         print("WRITER STALLED", flush=True)
         time.sleep(120)
 
-    csv_io.encode_csv = stalled_encode
+    csv_io.encode_rows = stalled_encode
     materialize([bronze_orders, silver_orders], resources={"storage": LayerStorage(root=sys.argv[1])})
     """
 )
@@ -60,8 +60,11 @@ def test_sigkill_while_writing_silver_keeps_the_previous_silver(data_root):
                 break
         else:
             pytest.fail(f"writer exited with {writer.wait()} before stalling")
-        (partial,) = temp_files(data_root)
-        assert partial.parent == silver.parent and partial.read_bytes() == b"order_id,half-written\n"
+        # Silver and its rejects are written side by side, each to its own temporary file.
+        partials = temp_files(data_root)
+        assert sorted(p.name.split(".")[1] for p in partials) == ["rejected_rows", "silver_data"], partials
+        assert all(partial.parent == silver.parent for partial in partials)
+        assert any(partial.read_bytes().endswith(b"half-written\n") for partial in partials)
         os.kill(writer.pid, signal.SIGKILL)
     finally:
         writer.kill()
@@ -79,11 +82,11 @@ def test_a_failing_write_removes_its_temporary_file_and_keeps_the_old_file(tmp_p
     csv_io.write_csv_atomic(pd.DataFrame({"region": ["North"], "orders": [1]}), target)
     previous = target.read_bytes()
 
-    def failing_encode(frame, handle):
-        handle.write(b"region,orders\nNor")
+    def failing_encode(table, handle):
+        handle.write(b"Nor")
         raise OSError("disk full")
 
-    monkeypatch.setattr(csv_io, "encode_csv", failing_encode)
+    monkeypatch.setattr(csv_io, "encode_rows", failing_encode)
     with pytest.raises(OSError, match="disk full"):
         csv_io.write_csv_atomic(pd.DataFrame({"region": ["South"], "orders": [2]}), target)
     assert target.read_bytes() == previous

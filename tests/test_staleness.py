@@ -96,7 +96,7 @@ def test_first_refresh_materializes_everything_missing_then_nothing(synced):
     ("module", "old", "new", "stale"),
     [
         # A real change in the silver asset: silver changed (its code), gold follows (its input is stale).
-        ("silver_asset", 'logger.info("cleaning {} bronze rows"', 'logger.info("cleaning {} bronze rows now"',
+        ("silver_asset", 'logger.info("cleaning bronze rows from {}', 'logger.info("cleaning bronze rows now from {}',
          {"silver_orders", "gold_region_sales"}),
         # The rules both layers use.
         ("rules", "\ndef ", "\nUNUSED_BY_THE_RULES = 1\n\n\ndef ", {"silver_orders", "gold_region_sales"}),

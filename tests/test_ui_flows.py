@@ -223,8 +223,8 @@ def test_after_an_edit_and_a_reload_the_ui_marks_silver_and_gold_unsynced(
 
     module = local_stack.code_dir / "dagster_project" / "silver_asset.py"
     source = module.read_text()
-    assert '"cleaning {} bronze rows"' in source, "silver_asset.py no longer logs this line; update the test"
-    module.write_text(source.replace('"cleaning {} bronze rows"', '"cleaning {} bronze rows now"', 1))
+    assert '"cleaning bronze rows from {}' in source, "silver_asset.py no longer logs this line; update the test"
+    module.write_text(source.replace('"cleaning bronze rows from {}', '"cleaning bronze rows now from {}', 1))
     try:
         local_stack.webserver().reload()
 
