@@ -10,8 +10,9 @@ export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 # unless the project's virtualenv is the active one; make calls the venv's binaries without activating it, so
 # its recipes run as if it were.
 export VIRTUAL_ENV := $(abspath $(VENV))
-# Port of the UI that `make dev` serves.
+# Port of the UI that `make dev` serves; the job `make run` runs.
 DEV_PORT ?= 3000
+JOB ?= medallion_job
 
 .PHONY: help install run dev summary check-defs test test-docker test-browser screenshots lint format bench clean deploy inspect
 RUN_MODE ?= inprocess
@@ -30,8 +31,8 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed  ## create .venv and install the project with its dev tools
 
 # `dg launch` executes the run in this process, like `dagster job execute` did, on DAGSTER_HOME and DATA_ROOT.
-run: install  ## run medallion_job on ./data with no cluster, then print what it produced
-	$(BIN)/dg launch --job medallion_job
+run: install  ## run medallion_job (or JOB=...) on ./data with no cluster, then print what it produced
+	$(BIN)/dg launch --job $(JOB)
 	@echo
 	$(BIN)/python -m dagster_project.summary
 

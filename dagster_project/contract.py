@@ -33,7 +33,7 @@ REJECT_REASONS = (
 
 # Concurrency pools: every step that writes a layer holds its layer's pool. The instance limits each pool to one
 # step at a time (dagster_home/dagster.yaml and helm/values.yaml: concurrency.pools.default_limit = 1), whatever
-# launched the run: a job, Materialize in the UI, a re-execution, a sensor or `dagster asset materialize`.
+# launched the run: a job, Materialize in the UI, a re-execution, a sensor or `dg launch --assets`.
 SILVER_POOL = "medallion/silver"
 GOLD_POOL = "medallion/gold"
 

@@ -1,5 +1,5 @@
 """Every way the Dagster UI (and the CLI) launches work, on the real local stack: the three jobs, *Materialize*
-of one asset, *Materialize all*, a re-execution and `dagster asset materialize` launched together never run two
+of one asset, *Materialize all*, a re-execution and `dg launch --assets` launched together never run two
 writers of a layer at once, every run logs each loguru record exactly once on the console and once in its
 event log, and the files end as the independent DuckDB reference computes them.
 
@@ -10,7 +10,6 @@ taken before its step starts and given back after the step succeeded, so two wri
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 
-from tests.conftest import BIN, layer_files
+from tests.conftest import BIN, dg_env, layer_files
 from tests.stack import REPO_ROOT, LocalStack
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
@@ -48,9 +47,9 @@ def overlapping(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 
 def cli_materialize(stack: LocalStack, selection: str) -> subprocess.Popen:
-    """`dagster asset materialize` against the stack's instance: executes in this process, bypassing the queue."""
-    env = {**stack.environment(), "DAGSTER_HOME": str(stack.instance_home)}
-    command = [BIN / "dagster", "asset", "materialize", "-m", "dagster_project", "--select", selection]
+    """`dg launch --assets` against the stack's instance: executes in this process, bypassing the queue."""
+    env = dg_env(**stack.environment(), DAGSTER_HOME=str(stack.instance_home))
+    command = [BIN / "dg", "launch", "--assets", selection]
     return subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)  # fmt: skip
 
@@ -159,8 +158,8 @@ def test_every_launch_path_logs_each_record_once(local_stack, repeated_bronze, t
     cli_run = max((r for r in instance.get_run_records() if r.dagster_run.run_id not in known),
                   key=lambda r: r.create_timestamp).dagster_run.run_id  # fmt: skip
     code_server_console = local_stack.log_text("code-server")
-    consoles = {**{what: code_server_console for what in launched}, "dagster asset materialize": cli_output}
-    runs = {**launched, "dagster asset materialize": cli_run}
+    consoles = {**{what: code_server_console for what in launched}, "dg launch --assets": cli_output}
+    runs = {**launched, "dg launch --assets": cli_run}
     ansi = re.compile(r"\x1b\[")
     for what, run_id in runs.items():
         messages = bridged_messages(instance, run_id)
@@ -177,10 +176,10 @@ def test_every_launch_path_logs_each_record_once(local_stack, repeated_bronze, t
 
 def test_log_level_applies_to_ad_hoc_runs(tmp_path, data_root):
     """LOG_LEVEL=INFO in the code server's environment: an ad-hoc materialization drops the DEBUG records."""
-    env = {**os.environ, "LOG_LEVEL": "INFO", "DATA_ROOT": str(data_root), "DAGSTER_HOME": str(tmp_path / "home")}
+    env = dg_env(LOG_LEVEL="INFO", DATA_ROOT=str(data_root), DAGSTER_HOME=str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
-    result = subprocess.run([BIN / "dagster", "asset", "materialize", "-m", "dagster_project", "--select", "*"],
-                            env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run([BIN / "dg", "launch", "--assets", "*"], env=env, cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert " - silver_orders - silver done in" in output
