@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import shutil
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 
+from dagster_project.refresh import source_digest
 from tests.stack import LocalStack, copy_sample_bronze
 
 JOB = "medallion_job"
@@ -31,6 +33,11 @@ PHASES = {
     "server side total (created -> RUN_SUCCESS)": ("created", DagsterEventType.RUN_SUCCESS),
 }
 ASSET_DESCRIPTIONS = "{ assetNodes { assetKey { path } description } }"
+GOLD_STALE_STATUS = '{ assetNodes(assetKeys: [{path: ["gold_region_sales"]}]) { staleStatus } }'
+# A code change to gold (an assignment, not a comment: comments leave the code version alone), so each save makes
+# gold stale and auto-refresh has work to do.
+GOLD_SAVE = '\n_bench_save = "{marker}"\n'
+
 # Appended to the asset module: re-describe every asset it defines, a change visible through GraphQL
 # whichever way repository.py collects the assets (by name or by module scan).
 EDIT = """
@@ -119,6 +126,30 @@ class DevLoopProbe:
                 raise TimeoutError(f"edit {marker} not visible after {RUN_TIMEOUT}s")
             time.sleep(POLL_SECONDS)
         return time.perf_counter() - started
+
+    def save_to_fresh_gold(self, marker: str) -> float:
+        """What Tilt does after a save in inprocess mode, from the save to gold fresh again: the live update's
+        `control reload` and the auto-refresh resource's `control refresh --source-digest` start together (the
+        refresh waits until the served code is the saved code, then launches the stale assets); the clock stops
+        when that run has succeeded."""
+        path = self.app / "dagster_project" / "gold_asset.py"
+        original = self._original(path)
+        control = [sys.executable, "-m", "dagster_project.control", "--url", self.url]
+        env = {**self.stack.environment(), "PYTHONPATH": str(self.app)}
+        started = time.perf_counter()
+        path.write_text(original + GOLD_SAVE.format(marker=marker))
+        digest = source_digest(path.parent)  # tilt/refresh.sh's digest of the laptop's files, here the same files
+        refresh = subprocess.Popen([*control, "refresh", "--source-digest", digest, "--wait"], cwd=self.app, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        subprocess.run([*control, "reload"], cwd=self.app, env=env, check=True, capture_output=True)
+        output, _ = refresh.communicate(timeout=RUN_TIMEOUT)
+        seconds = time.perf_counter() - started
+        if refresh.returncode != 0 or "refreshing" not in output:
+            raise RuntimeError(f"refresh after save {marker} did not rebuild gold:\n{output[-3000:]}")
+        (node,) = self.graphql(GOLD_STALE_STATUS)["assetNodes"]
+        if node["staleStatus"] != "FRESH":
+            raise RuntimeError(f"gold is {node['staleStatus']} after the refresh of save {marker}:\n{output[-3000:]}")
+        return seconds
 
     def _original(self, path: Path) -> str:
         saved = path.with_suffix(".py.orig")

@@ -277,6 +277,8 @@ def test_runner_smoke(tmp_path):
     assert "| 300 |" in text and "yes (byte for byte)" in text
     assert re.search(r"submit-to-success, job defaults \| \d+\.\d\d s", text)
     assert re.search(r"edit-to-new-code, GraphQL reloadRepositoryLocation \| \d+\.\d\d s", text)
+    assert re.search(r"save -> fresh gold \(.*\) \| \d+\.\d\d s", text)
+    assert re.search(r"save -> fresh gold with auto-refresh median <= 4.0 s \| \d+\.\d\d s", text)
 
 
 def test_pipeline_sums_units_past_int64(tmp_path):
