@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import startup
 from bench.report import DevLoop, Report, render
 from bench.stack import running_stack
 from bench.throughput import Setup, measure_size
@@ -50,6 +51,9 @@ def main() -> None:
             repeat = args.repeat if rows <= LARGE_ROWS else args.large_repeat
             _say(f"throughput at {rows:,} rows x {repeat}")
             report.sizes.append(measure_size(setup, rows, repeat, args.seed))
+        if args.startup_repeat:
+            _say(f"start-up of make run's command against dagster job execute x {args.startup_repeat}")
+            report.startup = startup.report(startup.measure(args.startup_repeat, Path(scratch) / "startup"))
         if not args.no_stack:
             _say(f"local stack: {args.stack_repeat} submits and edits")
             report.dev_loop = measure_dev_loop(args, env, Path(scratch) / "stack", in_process_config)
@@ -126,6 +130,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--large-repeat", type=int, default=1, help=f"repeats for sizes above {LARGE_ROWS:,} rows")
     parser.add_argument("--stack-repeat", type=int, default=10)
     parser.add_argument("--no-stack", action="store_true")
+    parser.add_argument("--startup-repeat", type=int, default=5, help="runs of each start-up command (0: skip)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     parser.add_argument("--project-dir", type=Path, default=REPO)

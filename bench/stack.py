@@ -7,6 +7,7 @@ the edit loop changes files without touching the checkout.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import subprocess
 import sys
@@ -130,8 +131,8 @@ class DevLoopProbe:
     def save_to_fresh_gold(self, marker: str) -> float:
         """What Tilt does after a save in inprocess mode, from the save to gold fresh again: the live update's
         `control reload` and the auto-refresh resource's `control refresh --source-digest` start together (the
-        refresh waits until the served code is the saved code, then launches the stale assets); the clock stops
-        when that run has succeeded."""
+        refresh waits until the served code is the saved code, then launches the stale assets, and exits); the
+        clock stops when polling sees that run succeed, as for submit-to-success."""
         path = self.app / "dagster_project" / "gold_asset.py"
         original = self._original(path)
         control = [sys.executable, "-m", "dagster_project.control", "--url", self.url]
@@ -139,13 +140,17 @@ class DevLoopProbe:
         started = time.perf_counter()
         path.write_text(original + GOLD_SAVE.format(marker=marker))
         digest = source_digest(path.parent)  # tilt/refresh.sh's digest of the laptop's files, here the same files
-        refresh = subprocess.Popen([*control, "refresh", "--source-digest", digest, "--wait"], cwd=self.app, env=env,
+        refresh = subprocess.Popen([*control, "refresh", "--source-digest", digest], cwd=self.app, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
         subprocess.run([*control, "reload"], cwd=self.app, env=env, check=True, capture_output=True)
         output, _ = refresh.communicate(timeout=RUN_TIMEOUT)
+        if refresh.returncode != 0 or "refreshing gold_region_sales" not in output:
+            raise RuntimeError(f"refresh after save {marker} did not launch gold:\n{output[-3000:]}")
+        run_id = re.search(r"^run (\S+):", output, re.MULTILINE).group(1)  # control prints "run <id>: <url>"
+        status = self.server.wait(run_id, timeout=RUN_TIMEOUT, poll=POLL_SECONDS)
         seconds = time.perf_counter() - started
-        if refresh.returncode != 0 or "refreshing" not in output:
-            raise RuntimeError(f"refresh after save {marker} did not rebuild gold:\n{output[-3000:]}")
+        if status != DagsterRunStatus.SUCCESS:
+            raise RuntimeError(f"refresh run {run_id} of save {marker} ended {status}:\n{self._failures(run_id)}")
         (node,) = self.graphql(GOLD_STALE_STATUS)["assetNodes"]
         if node["staleStatus"] != "FRESH":
             raise RuntimeError(f"gold is {node['staleStatus']} after the refresh of save {marker}:\n{output[-3000:]}")

@@ -265,7 +265,19 @@ def test_runner_smoke(tmp_path):
         "dagster-webserver is not installed (pip install -e '.[dev]')",
     )
     report = tmp_path / "BENCHMARKS.md"
-    command = [sys.executable, "-m", "bench.run", "--sizes", "300", "--repeat", "1", "--stack-repeat", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.run",
+        "--sizes",
+        "300",
+        "--repeat",
+        "1",
+        "--stack-repeat",
+        "1",
+        "--startup-repeat",
+        "1",
+    ]
     command += ["--out", str(report), "--work-dir", str(tmp_path / "work")]
     done = subprocess.run(
         command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=900
@@ -277,6 +289,8 @@ def test_runner_smoke(tmp_path):
     assert "| 300 |" in text and "yes (byte for byte)" in text
     assert re.search(r"submit-to-success, job defaults \| \d+\.\d\d s", text)
     assert re.search(r"edit-to-new-code, GraphQL reloadRepositoryLocation \| \d+\.\d\d s", text)
+    assert re.search(r"\| `dg launch` \| 1 \| \d+\.\d\d s \|", text)  # make run's command, side by side
+    assert re.search(r"\| `dagster job execute` \| 1 \| \d+\.\d\d s \|", text)
     assert re.search(r"save -> fresh gold \(.*\) \| \d+\.\d\d s", text)
     assert re.search(r"save -> fresh gold with auto-refresh median <= 4.0 s \| \d+\.\d\d s", text)
 
