@@ -7,8 +7,6 @@ int64 could overflow) and rounded half-up, never through floats.
 
 from __future__ import annotations
 
-import functools
-import sys
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -189,11 +187,12 @@ def fingerprints(values: pa.Array) -> np.ndarray:
     return folded
 
 
-@functools.cache
-def whitespace() -> str:
-    """Exactly the characters Python's str.strip() removes, so trimming means what it means in plain Python.
-    Built on first use (a scan of every code point): ASCII text, nearly every file, never needs it."""
-    return "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())
+# Exactly the characters Python's str.strip() removes (str.isspace()), so trimming means what it means in plain
+# Python; tests/test_rules.py checks this against a scan of every code point of the running Python.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def trim(values: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -202,7 +201,7 @@ def trim(values: pa.ChunkedArray) -> pa.ChunkedArray:
     if ascii_only and not contains_any_byte(values, b"\x1c\x1d\x1e\x1f"):
         trimmed = pc.ascii_trim_whitespace(values)  # the same set as str.strip() for such text, and fastest
     else:
-        trimmed = pc.utf8_trim(values, whitespace())
+        trimmed = pc.utf8_trim(values, WHITESPACE)
     # An already clean column keeps its original buffers instead of holding a second copy in memory.
     return values if _total_length(trimmed) == _total_length(values) else trimmed
 

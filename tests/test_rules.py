@@ -1,5 +1,7 @@
 """Each rule of the data contract, called directly on small frames."""
 
+import sys
+
 import pandas as pd
 import pytest
 
@@ -197,3 +199,11 @@ def test_empty_input_gives_header_only_outputs():
     assert result.silver.empty and list(result.silver.columns) == list(contract.SILVER_COLUMNS)
     gold = rules.summarize_regions(result.silver)
     assert gold.empty and list(gold.columns) == list(contract.GOLD_COLUMNS)
+
+
+def test_trimming_removes_exactly_what_pythons_str_strip_removes():
+    """WHITESPACE is written out (scanning every code point cost a run 0.1 s): it must be the running Python's."""
+    assert set(rules.WHITESPACE) == {chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace()}
+    padded = "".join(rules.WHITESPACE) + "Nörth\u00a0Ost" + "".join(rules.WHITESPACE)
+    assert reason_of(region=padded) == ""
+    assert rules.clean_orders(frame({"region": padded})).silver["region"].iloc[0] == padded.strip().title()
