@@ -4,6 +4,7 @@ Used by Tilt's buttons and live_update (inside the user-code pod), by the tests 
 
     python -m dagster_project.control reload
     python -m dagster_project.control submit medallion_job --wait
+    python -m dagster_project.control submit medallion_job --debug
     python -m dagster_project.control wait RUN_ID
     python -m dagster_project.control logs RUN_ID
     python -m dagster_project.control materialize silver_orders gold_region_sales
@@ -16,6 +17,9 @@ use DAGSTER_UI_URL when set: inside the pod --url is the in-cluster Service, whi
 `reload`, `materialize`, `reexecute` and `refresh` talk GraphQL with plain requests and import no Dagster module:
 they run after every Tilt sync, and importing Dagster would add seconds to each edit. `submit` and `wait` use
 dagster-graphql's client.
+
+`--debug` (submit, materialize, reexecute) tags the run medallion/debug=true: before its first step it waits for
+VS Code's debugger on DEBUG_PORT (docs/debugging.md).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ if TYPE_CHECKING:
 DEFAULT_URL = "http://localhost:30000"
 DEFAULT_LOCATION = "dagster-repo"
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+# dagster_project.debug_run.DEBUG_TAG, spelled here so this module imports no Dagster (tests check they agree).
+DEBUG_TAG = "medallion/debug"
+DEFAULT_DEBUG_PORT = "5678"
 
 RELOAD_MUTATION = """
 mutation Reload($location: String!) {
@@ -194,9 +201,12 @@ class Webserver:
             f"materializing {', '.join(assets) or 'no asset'}",
         ))  # fmt: skip
 
-    def reexecute(self, run_id: str, strategy: str = "ALL_STEPS") -> str:
-        """Re-execute a run (ALL_STEPS, FROM_FAILURE or FROM_ASSET_FAILURE), as the run page's buttons do."""
+    def reexecute(self, run_id: str, strategy: str = "ALL_STEPS", tags: dict[str, str] | None = None) -> str:
+        """Re-execute a run (ALL_STEPS, FROM_FAILURE or FROM_ASSET_FAILURE), as the run page's buttons do; the
+        new run keeps the parent's tags, `tags` are added over them."""
         params = {"parentRunId": run_id, "strategy": strategy}
+        if tags:
+            params["extraTags"] = [{"key": k, "value": v} for k, v in tags.items()]
         return self.after_code_server_restart(lambda: self._launched(
             self.graphql(REEXECUTE_MUTATION, {"params": params})["launchPipelineReexecution"],
             f"re-executing run {run_id}",
@@ -314,7 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     for command in (submit, materialize, reexecute, refresh):
         command.add_argument("--wait", action="store_true", help="wait for the run and exit 1 unless it succeeds")
         command.add_argument("--timeout", type=float, default=600)
+    for command in (submit, materialize, reexecute):
+        command.add_argument(
+            "--debug", action="store_true", help=f"tag the run {DEBUG_TAG}=true: it waits for a debugger first"
+        )
     args = parser.parse_args(argv)
+    tags = {DEBUG_TAG: "true"} if getattr(args, "debug", False) else None
 
     server = Webserver(args.url, args.location)
     try:
@@ -338,14 +353,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{verb} {', '.join(outcome.stale)}")
             run_id = outcome.run_id
         elif args.command == "submit":
-            run_id = server.submit(args.job)
+            run_id = server.submit(args.job, tags=tags)
         elif args.command == "materialize":
-            run_id = server.materialize(args.assets)
+            run_id = server.materialize(args.assets, tags=tags)
         elif args.command == "reexecute":
-            run_id = server.reexecute(args.run_id, "FROM_FAILURE" if args.from_failure else "ALL_STEPS")
+            run_id = server.reexecute(args.run_id, "FROM_FAILURE" if args.from_failure else "ALL_STEPS", tags)
         else:
             run_id = args.run_id
         print(f"run {run_id}: {server.run_url(run_id)}", flush=True)
+        if tags:
+            port = os.environ.get("DEBUG_PORT", DEFAULT_DEBUG_PORT)
+            print(
+                f"run {run_id} waits for a debugger on port {port} before its first step: in VS Code, Run and "
+                "Debug > 'Attach to Dagster run'",
+                flush=True,
+            )
         if args.command != "wait" and not args.wait:
             return 0
         status = server.wait(run_id, timeout=args.timeout)
