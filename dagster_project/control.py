@@ -365,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             port = os.environ.get("DEBUG_PORT", DEFAULT_DEBUG_PORT)
             print(
                 f"run {run_id} waits for a debugger on port {port} before its first step: in VS Code, Run and "
-                "Debug > 'Attach to Dagster run'",
+                "Debug > 'Attach to Dagster run'. Tilt forwards the port in run mode inprocess; in k8s-jobs "
+                f"forward the run's pod first: kubectl port-forward job/dagster-run-{run_id} {port}:{port}",
                 flush=True,
             )
         if args.command != "wait" and not args.wait:

@@ -7,6 +7,7 @@ answer, or wait for an event such as `stopped`, while debugpy keeps talking.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import socket
@@ -97,10 +98,8 @@ class DapClient:
                 raise DapError(f"debugpy closed the connection before a {name!r} event")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # already closed by debugpy
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
 
     # -- the attach sequence VS Code performs ---------------------------------------------------------------
