@@ -16,8 +16,7 @@ defs = Definitions(
     jobs=[bronze_to_silver_job, silver_to_gold_job, medallion_job],
     sensors=[release_dead_runs, bronze_watch],
     resources={"storage": LayerStorage(root=data_root_from_env())},
-    # Every run, whatever launched it, runs its steps in one process: no interpreter start-up per step, and
-    # silver reuses the table the bronze step parsed. A run tagged medallion/debug=true first waits for a
-    # debugger (debug_run.py).
+    # Every run, whatever launched it, runs its steps in one process: no interpreter start-up per step. A run
+    # tagged medallion/debug=true first waits for a debugger (debug_run.py).
     executor=debuggable_in_process_executor,
 )

@@ -116,8 +116,9 @@ def attach_configuration(app_dir: Path) -> dict:
     return json.loads(text)
 
 
-def clean_orders_line() -> int:
-    """The line of the silver step that hands bronze to the rules (clean_orders), found in the source."""
+def clean_batch_line() -> int:
+    """The line of the silver step that hands a bronze batch to the rules (cleaner.clean_batch), found in the
+    source."""
     tree = ast.parse(SILVER_SOURCE.read_text())
     (function,) = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "silver_orders"]
     simple = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Return)
@@ -126,9 +127,9 @@ def clean_orders_line() -> int:
         for statement in ast.walk(function)
         if isinstance(statement, simple)
         for call in ast.walk(statement)
-        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "clean_orders"
+        if isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "clean_batch"
     ]
-    assert lines, f"silver_orders in {SILVER_SOURCE} no longer calls clean_orders: pick another line to stop at"
+    assert lines, f"silver_orders in {SILVER_SOURCE} no longer calls clean_batch: pick another line to stop at"
     return lines[0]
 
 
@@ -175,7 +176,7 @@ def test_untagged_run_never_imports_debugpy_nor_opens_the_port(debug_stack):
 def test_debug_run_stops_at_a_breakpoint_in_silver_then_succeeds(debug_stack):
     local, app_dir, port = debug_stack
     server = local.webserver()
-    line = clean_orders_line()
+    line = clean_batch_line()
     log_start = len(local.log_text("code-server"))
     run_id = submit_with_debug_flag(local, port)
     assert run_info(local, run_id)["tags"].get("medallion/debug") == "true"
@@ -196,8 +197,10 @@ def test_debug_run_stops_at_a_breakpoint_in_silver_then_succeeds(debug_stack):
         assert run_info(local, run_id)["status"] == "STARTED"
 
         local_variables = client.locals_of(top["id"])
-        assert {"bronze", "storage", "context"} <= set(local_variables), sorted(local_variables)
-        assert client.evaluate("len(bronze.frame)", top["id"]) == str(bronze_rows(local))
+        assert {"batch", "cleaner", "storage", "context"} <= set(local_variables), sorted(local_variables)
+        # The sample is one batch: the frame holds every bronze row, none cleaned yet.
+        assert client.evaluate("batch.num_rows", top["id"]) == str(bronze_rows(local))
+        assert client.evaluate("cleaner.rows_before", top["id"]) == "0"
         assert client.evaluate("storage.root", top["id"]) == repr(str(local.data_root))
 
         client.request("continue", threadId=stopped["threadId"])
