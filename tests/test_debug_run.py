@@ -181,8 +181,11 @@ def test_debug_run_stops_at_a_breakpoint_in_silver_then_succeeds(debug_stack):
     run_id = submit_with_debug_flag(local, port)
     assert run_info(local, run_id)["tags"].get("medallion/debug") == "true"
     wait_until_listening(local, run_id, port)
+    # debugpy listens first, then the run logs that it waits: the event may land a moment after the port opens.
+    stack.wait_for(lambda: [e for e in server.events(run_id) if "waiting up to" in e["message"]], 30,
+                   "the run to log that it waits for a debugger")  # fmt: skip
     waiting = [e for e in server.events(run_id) if "waiting up to" in e["message"]]
-    assert waiting and f"port {port}" in waiting[0]["message"], "the run does not say it waits, nor on which port"
+    assert f"port {port}" in waiting[0]["message"], "the run does not say on which port it waits"
     assert waiting[0]["stepKey"] is None, "the wait belongs before the steps"
 
     client = DapClient("127.0.0.1", port)
