@@ -7,6 +7,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from dagster_project import debug_run
 from tests._helm import (
     IMAGE_TAG,
     RUN_MODES,
@@ -174,9 +175,12 @@ def test_queue_pools_retries_and_retention_equal_the_local_instance(rendered):
         assert cluster[section] == local[section], section
     assert cluster["retention"]["sensor"] == local["retention"]["sensor"]
     assert cluster["concurrency"]["pools"] == {"granularity": "op", "default_limit": 1}
-    # No tag limits left over from before the pools: one mechanism serializes the writers of a layer.
+    # No tag limits left over from before the pools: one mechanism serializes the writers of a layer. The one
+    # tag limit is the debug port's (one debug run at a time, debug_run.py), which no layer depends on.
     assert "tag_concurrency_limits" not in cluster["run_coordinator"]["config"]
-    assert cluster["concurrency"]["runs"].get("tag_concurrency_limits", []) == []
+    assert cluster["concurrency"]["runs"].get("tag_concurrency_limits", []) == [
+        {"key": debug_run.DEBUG_TAG, "value": "true", "limit": 1}
+    ]
 
 
 def test_run_monitoring_is_tuned_for_a_dev_loop(rendered):
