@@ -55,12 +55,12 @@ def bronze_orders(context: AssetExecutionContext, storage: LayerStorage) -> Mate
     with loguru_to_dagster(context):
         started = time.perf_counter()
         bronze = open_bronze(storage)
-        rows, head = 0, FirstRows()
-        for batch in bronze_batches(bronze):
-            rows += batch.num_rows
-            head.add(batch)
+        # Every row is parsed and checked, but only one column converted: silver converts them all anyway.
+        rows = sum(batch.num_rows for batch in bronze_batches(bronze.only(REQUIRED_COLUMNS[:1])))
         if rows == 0:
             raise _rejected(LayerFileError(bronze.path, "has a header but no data rows"))
+        head = FirstRows()
+        head.add(bronze.head())  # the file parsed in full just above, so its first block does too
         logger.info(
             "read {} ({}): {} rows, {} columns in the header",
             bronze.path,
