@@ -20,7 +20,7 @@ from dagster_project.contract import LayerFileError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from dagster_project.csv_io import AtomicCsvWriter, CsvBatches, CsvTable
+    from dagster_project.csv_io import AtomicCsvWriter, CsvBatches
 
 DEFAULT_DATA_ROOT = "/data"
 Layer = Literal["bronze", "silver", "gold"]
@@ -61,30 +61,23 @@ class LayerStorage(ConfigurableResource):
     def gold_path(self) -> Path:
         return self._inside(self.layer_dir("gold"), self.gold_file)
 
-    def read_csv(
-        self, path: Path, columns: tuple[str, ...], *, expected_header: tuple[str, ...] | None = None
-    ) -> CsvTable:
-        from dagster_project import csv_io  # pandas and pyarrow load with the first step, not with definitions
-
-        return csv_io.read_csv_columns(path, columns, expected_header=expected_header)
-
     def read_csv_batches(
         self, path: Path, columns: tuple[str, ...], *, expected_header: tuple[str, ...] | None = None
     ) -> CsvBatches:
-        from dagster_project import csv_io  # as in read_csv
+        from dagster_project import csv_io  # pandas and pyarrow load with the first step, not with definitions
 
         return csv_io.open_csv_batches(path, columns, expected_header=expected_header)
 
     def write_csv(self, frame: pd.DataFrame, path: Path) -> int:
         self._refuse_bronze(path)
-        from dagster_project import csv_io  # as in read_csv
+        from dagster_project import csv_io  # as in read_csv_batches
 
         return csv_io.write_csv_atomic(frame, path)
 
     def csv_writer(self, path: Path, columns: tuple[str, ...]) -> AtomicCsvWriter:
         """A file written batch by batch that replaces `path` only once complete (see csv_io.AtomicCsvWriter)."""
         self._refuse_bronze(path)
-        from dagster_project import csv_io  # as in read_csv
+        from dagster_project import csv_io  # as in read_csv_batches
 
         return csv_io.AtomicCsvWriter(path, columns)
 
