@@ -33,7 +33,9 @@ RUN python3 -c 'import tomllib, sys; print(*tomllib.load(sys.stdin.buffer)["proj
 # of compiled extensions (about 50 MB; Python tracebacks are unaffected). Libraries that auditwheel
 # grafted into *.libs/ are left alone: strip corrupts their patched ELF headers. pyarrow's Flight RPC and
 # S3 filesystem (40 MB) go too: the pipeline reads local files, and pyarrow.fs reports S3FileSystem as
-# unavailable rather than failing. The container tests run the pipeline on the trimmed venv.
+# unavailable rather than failing. The C and Cython sources of compiled extensions go (debugpy ships 6 MB), and
+# debugpy's helpers for attaching to another process by pid (4 MB): a debug run listens, nothing attaches by
+# pid. The container tests run the pipeline, and a debug server, on the trimmed venv.
 RUN site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
     && find "$site" -depth -type d -name tests -prune -exec rm -rf {} + \
     && find "$site" -type f -name '*.so*' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
@@ -42,6 +44,8 @@ RUN site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("
     && rm -f "$site"/pyarrow/libarrow_flight.so* "$site"/pyarrow/libarrow_python_flight.so* \
         "$site"/pyarrow/_flight.*.so "$site"/pyarrow/libarrow_s3.so* "$site"/pyarrow/_s3fs.*.so \
         "$site"/pyarrow/_pyarrow_cpp_tests.*.so \
+    && find "$site" -type f \( -name '*.c' -o -name '*.pyx' -o -name '*.pxd' \) -delete \
+    && rm -rf "$site/debugpy/_vendored/pydevd/pydevd_attach_to_process" \
     && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 

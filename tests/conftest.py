@@ -94,11 +94,16 @@ def layer_files(data_root: Path) -> dict[str, bytes | None]:
 def big_bronze(tmp_path_factory) -> tuple[Path, dict[str, bytes | None]]:
     """A 1M-row messy bronze file (bench.generate), whose silver step lasts long enough to kill it in the
     middle, and the three files the independent DuckDB reference writes for it (not the code under test)."""
+    return generated_bronze(tmp_path_factory.mktemp("big-bronze"), BIG_BRONZE_ROWS)
+
+
+def generated_bronze(work: Path, rows: int) -> tuple[Path, dict[str, bytes | None]]:
+    """A messy bronze file of `rows` rows (bench.generate) in `work`, and the three files the independent DuckDB
+    reference writes for it: what the pipeline must write, byte for byte."""
     from bench import generate
 
-    work = tmp_path_factory.mktemp("big-bronze")
     bronze = work / "bronze_data.csv"
-    generate.write_bronze(bronze, BIG_BRONZE_ROWS)
+    generate.write_bronze(bronze, rows)
     subprocess.run([sys.executable, "-m", "bench.reference_duckdb", bronze, work / "expected"],
                    check=True, cwd=REPO_ROOT, timeout=600)  # fmt: skip
     return bronze, layer_files(work / "expected")

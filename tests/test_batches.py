@@ -5,8 +5,6 @@ when every order_id fingerprint collides (the exact comparison behind the finger
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +16,14 @@ from dagster_project.bronze_asset import bronze_orders
 from dagster_project.gold_asset import gold_region_sales
 from dagster_project.resources import LayerStorage
 from dagster_project.silver_asset import silver_orders
-from tests.conftest import layer_files
-from tests.stack import REPO_ROOT
+from tests.conftest import generated_bronze, layer_files
 
 ROWS = 40_000  # duplicates repeat ids up to 5,000 rows back, so they cross many 64 KiB batches
 
 
 @pytest.fixture(scope="module")
 def bronze(tmp_path_factory) -> tuple[Path, dict]:
-    from bench import generate
-
-    work = tmp_path_factory.mktemp("batches")
-    path = work / "bronze_data.csv"
-    generate.write_bronze(path, ROWS)
-    subprocess.run([sys.executable, "-m", "bench.reference_duckdb", path, work / "expected"],
-                   check=True, cwd=REPO_ROOT, timeout=300)  # fmt: skip
-    return path, layer_files(work / "expected")
+    return generated_bronze(tmp_path_factory.mktemp("batches"), ROWS)
 
 
 def pipeline_outputs(root: Path, bronze_file: Path) -> dict:

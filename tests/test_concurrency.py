@@ -48,7 +48,7 @@ def overlapping(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 def cli_materialize(stack: LocalStack, selection: str) -> subprocess.Popen:
     """`dg launch --assets` against the stack's instance: executes in this process, bypassing the queue."""
-    env = dg_env(**stack.environment(), DAGSTER_HOME=str(stack.instance_home))
+    env = dg_env(**{**stack.environment(), "DAGSTER_HOME": str(stack.instance_home)})  # make test exports one
     command = [BIN / "dg", "launch", "--assets", selection]
     return subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)  # fmt: skip

@@ -78,6 +78,17 @@ def test_image_defaults_match_the_chart_and_project(image, project_env, metrics)
     assert metrics["image_mb"] * 1e6 <= IMAGE_SIZE_LIMIT, f"image is {metrics['image_mb']} MB"
 
 
+def test_the_trimmed_image_still_starts_a_debug_server(image):
+    """Debug runs in the cluster (debug_run.py) need debugpy after the Dockerfile removed its C sources and its
+    attach-by-pid helpers: it must listen, and accept a connection, inside the image."""
+    probe = (
+        "import debugpy, socket; host, port = debugpy.listen(('127.0.0.1', 0)); "
+        "socket.create_connection((host, port), timeout=30).close(); print('debug server on', port)"
+    )
+    output = docker("run", "--rm", "--entrypoint", "python", image, "-c", probe)
+    assert output.startswith("debug server on "), output
+
+
 @pytest.fixture(scope="module")
 def container_stack(image, project_env, metrics, tmp_path_factory):
     bindir = postgres_bindir()
