@@ -86,7 +86,8 @@ def has_rows(silver: SilverTally) -> AssetCheckResult:
 
 
 def silver_cents(total_amounts: pa.ChunkedArray | pd.Series) -> int:
-    """Sum of silver total_amount in cents, exact, for revenue_matches_silver."""
+    """Sum of money values in cents, exact: gold revenue for revenue_matches_silver (silver's total comes from
+    rules.RegionTotals, which parses it once for both)."""
     from dagster_project.rules import money_to_cents
 
     return int(money_to_cents(total_amounts).sum()) if len(total_amounts) else 0

@@ -360,10 +360,14 @@ class RegionTotals:
 
     def __init__(self) -> None:
         self._partials: list[pa.Table] = []
+        # Every silver total_amount summed row by row, before any grouping: what revenue_matches_silver holds
+        # gold's per-region revenue against, without parsing the amounts a second time.
+        self.silver_cents = 0
 
     def add(self, silver: pa.Table) -> None:
         table = silver.select(list(GOLD_INPUT_COLUMNS)).cast(pa.schema([(n, pa.string()) for n in GOLD_INPUT_COLUMNS]))
         cents = money_to_cents(table["total_amount"])
+        self.silver_cents += int(cents.sum()) if len(cents) else 0
         per_row = pa.table(
             {
                 "region": table["region"],
