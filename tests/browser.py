@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.conftest import require_tool
 
-ENABLE = "bash .ci/setup-browser.sh (Debian chromium and pip install -e '.[browser]')"
+ENABLE = "bash .ci/setup-browser.sh (Debian chromium and make install-browser)"
 # How long a page may take to show something, and a run to end, on a loaded machine.
 UI_TIMEOUT_MS = 120_000
 RUN_TIMEOUT_MS = 300_000

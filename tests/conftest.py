@@ -75,7 +75,7 @@ def run_dagster_job(job: str, data_root: Path, dagster_home: Path, *extra: str) 
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory):
     require_tool("dagster-webserver", shutil.which("dagster-webserver", path=str(BIN)) is not None,
-                 "dagster-webserver is not installed (pip install -e '.[dev]')")  # fmt: skip
+                 "dagster-webserver is not installed (make install)")  # fmt: skip
     workdir = tmp_path_factory.mktemp("stack")
     data_root = workdir / "data"
     copy_sample_bronze(data_root)

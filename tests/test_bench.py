@@ -262,7 +262,7 @@ def test_runner_smoke(tmp_path):
     require_tool(
         "dagster-webserver",
         shutil.which("dagster-webserver", path=str(BIN)) is not None,
-        "dagster-webserver is not installed (pip install -e '.[dev]')",
+        "dagster-webserver is not installed (make install)",
     )
     report = tmp_path / "BENCHMARKS.md"
     command = [

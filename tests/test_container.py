@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from dagster import DagsterRunStatus
 
+from tests._project import LIST_DISTRIBUTIONS, installed_versions, locked_runtime_versions, uv_binary
 from tests.conftest import OUTPUTS, require_tool
 from tests.container_stack import (
     CodeServerContainer,
@@ -76,6 +79,20 @@ def test_image_defaults_match_the_chart_and_project(image, project_env, metrics)
     baked = docker("run", "--rm", "--entrypoint", "cat", image, f"{app_dir}/data/bronze/bronze_data.csv")
     assert baked == (REPO_ROOT / "data" / "bronze" / "bronze_data.csv").read_text()
     assert metrics["image_mb"] * 1e6 <= IMAGE_SIZE_LIMIT, f"image is {metrics['image_mb']} MB"
+
+
+def test_the_image_and_the_venv_run_exactly_what_uv_lock_pins(image):
+    """One lock for both: the image holds the locked runtime set and nothing else, and the venv the tests run in
+    has every one of those packages at the same version."""
+    uv = uv_binary()
+    require_tool("uv", uv is not None, "uv comes with `make install` (run the suite through make test)")
+    locked = locked_runtime_versions(uv)
+    assert {"dagster", "pandas", "pyarrow", "grpcio", "sqlalchemy", "protobuf", "numpy", "pydantic"} <= set(locked)
+    in_image = installed_versions(docker("run", "--rm", "--entrypoint", "python", image, "-c", LIST_DISTRIBUTIONS))
+    assert in_image == locked
+    in_venv = installed_versions(subprocess.run([sys.executable, "-c", LIST_DISTRIBUTIONS], capture_output=True,
+                                                text=True, check=True).stdout)  # fmt: skip
+    assert {name: in_venv.get(name) for name in locked} == locked
 
 
 def test_the_trimmed_image_still_starts_a_debug_server(image):

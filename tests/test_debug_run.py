@@ -59,7 +59,7 @@ query Errors($runId: ID!) {
 @pytest.fixture(scope="module")
 def debug_stack(tmp_path_factory):
     found = shutil.which("dagster-webserver", path=str(BIN)) is not None
-    require_tool("dagster-webserver", found, "dagster-webserver is not installed (pip install -e '.[dev]')")
+    require_tool("dagster-webserver", found, "dagster-webserver is not installed (make install)")
     work = tmp_path_factory.mktemp("debug")
     app_dir = work / "app"  # stands for the image's APP_DIR
     shutil.copytree(REPO / "dagster_project", app_dir / "dagster_project", ignore=shutil.ignore_patterns("__pycache__"))

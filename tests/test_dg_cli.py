@@ -124,7 +124,7 @@ def test_make_test_reports_a_definitions_error_before_running_the_suite(make, tm
     and never starts pytest."""
     project = tmp_path / "project"
     project.mkdir()
-    for name in ("Makefile", "pyproject.toml"):
+    for name in ("Makefile", "pyproject.toml", "uv.lock", "project.env"):
         shutil.copy(REPO_ROOT / name, project / name)
     shutil.copytree(REPO_ROOT / "dagster_project", project / "dagster_project",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip

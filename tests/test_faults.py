@@ -30,7 +30,7 @@ DETECTION_SECONDS = 20
 
 def started_stack(workdir: Path, **options) -> LocalStack:
     require_tool("dagster-webserver", shutil.which("dagster-webserver", path=str(BIN)) is not None,
-                 "dagster-webserver is not installed (pip install -e '.[dev]')")  # fmt: skip
+                 "dagster-webserver is not installed (make install)")  # fmt: skip
     data_root = workdir / "data"
     copy_sample_bronze(data_root)
     return LocalStack(workdir=workdir, data_root=data_root, **options).start()

@@ -25,7 +25,7 @@ ASSETS = ("bronze_orders", "silver_orders", "gold_region_sales")
 def synced(tmp_path_factory):
     """(stack, package copy the code server serves)."""
     require_tool("dagster-webserver", shutil.which("dagster-webserver", path=str(BIN)) is not None,
-                 "dagster-webserver is not installed (pip install -e '.[dev]')")  # fmt: skip
+                 "dagster-webserver is not installed (make install)")  # fmt: skip
     stack = stack_serving_a_copy(tmp_path_factory.mktemp("staleness")).start()
     package = stack.code_dir / "dagster_project"
     try:

@@ -32,7 +32,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def local_stack(tmp_path_factory):
     """The local stack serving a copy of the package, as the pod serves APP_DIR: flow (c) edits it."""
     require_tool("dagster-webserver", shutil.which("dagster-webserver", path=str(BIN)) is not None,
-                 "dagster-webserver is not installed (pip install -e '.[dev]')")  # fmt: skip
+                 "dagster-webserver is not installed (make install)")  # fmt: skip
     stack = stack_serving_a_copy(tmp_path_factory.mktemp("ui-stack"))
     try:
         yield stack.start()
