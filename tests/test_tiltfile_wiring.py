@@ -1,4 +1,4 @@
-"""The seams between the Tiltfile and what it runs, from the evaluated Tiltfile (tests/tilt_api_stub.py):
+"""The seams between the Tiltfile and what it runs, as the real Tilt loaded it (tests/tilt.py):
 
 - every local_resource and button that runs a script under tilt/ or scripts/ hands it every environment
   variable the script requires (tests/shell_requirements.py reads them), with the value the Tiltfile means;
@@ -22,8 +22,10 @@ import pytest
 
 from tests._project import REPO_ROOT, load_project_env
 from tests.shell_requirements import Needs, needs, scripts, sent_to_pods
-from tests.tilt_api_stub import Link, evaluate
+from tests.tilt import Link, buttons, tiltfile_result
 from tests.tilt_runners import pod_commands, runners
+
+pytestmark = pytest.mark.tilt
 
 ENV = load_project_env()
 WEBSERVER_URL = f"http://{ENV['HELM_RELEASE']}-dagster-webserver.{ENV['NAMESPACE']}.svc:80"
@@ -150,9 +152,9 @@ def in_user_code(context: str) -> list[str]:
 
 @pytest.mark.parametrize(("mode", "context"), CASES)
 def test_show_outputs_runs_the_summary_with_heads_in_the_code_server_pod(mode, context):
-    button = evaluate(REPO_ROOT / "Tiltfile", args=[f"--run-mode={mode}"], context=context).buttons()["show-outputs"]
-    assert button["argv"] == [*in_user_code(context), "python", "-m", "dagster_project.summary", "--head", "5"]
-    assert button["resource"] == "pipeline"
+    button = buttons(f"--run-mode={mode}", context=context)["show-outputs"]
+    assert button.argv == [*in_user_code(context), "python", "-m", "dagster_project.summary", "--head", "5"]
+    assert button.resource == "pipeline"
 
 
 def nodeport_service(run) -> dict:
@@ -162,18 +164,18 @@ def nodeport_service(run) -> dict:
 
 def test_the_kind_forward_reaches_the_ui_node_port_service_on_the_ui_port():
     context = "kind-medallion"
-    run = evaluate(REPO_ROOT / "Tiltfile", context=context)
+    run = tiltfile_result(context=context)
     forward = run.resources["dagster-ui-forward"]
     service = nodeport_service(run)
     (port,) = service["spec"]["ports"]
-    wrapper, name, *command = forward.options["serve_cmd"][2:]
-    assert forward.options["serve_cmd"][:2] == ["sh", "-c"] and name == "forward"
+    wrapper, name, *command = forward.serve_cmd[2:]
+    assert forward.serve_cmd[:2] == ["sh", "-c"] and name == "forward"
     assert command == [
         "kubectl", "--context", context, "--namespace", service["metadata"]["namespace"],
         "port-forward", f"service/{service['metadata']['name']}", f"{ENV['UI_NODE_PORT']}:{port['port']}",
     ], f"the kind forward runs {shlex.join(command)}"  # fmt: skip
     assert service["metadata"]["namespace"] == ENV["NAMESPACE"] and port["nodePort"] == int(ENV["UI_NODE_PORT"])
-    assert forward.links == [UI_URL] and forward.resource_deps == ["dagster"]
+    assert forward.links == [Link(UI_URL)] and forward.resource_deps == ["dagster"]
     # The wrapper restarts the forward when it drops (pod restarts): it runs its arguments again and again.
     loop = subprocess.Popen(
         ["sh", "-c", wrapper, name, "sh", "-c", "echo forwarded"], stdout=subprocess.PIPE, text=True
@@ -188,30 +190,14 @@ def test_the_kind_forward_reaches_the_ui_node_port_service_on_the_ui_port():
 
 @pytest.mark.parametrize("context", ["orbstack", "docker-desktop"])
 def test_no_forward_where_the_cluster_publishes_node_ports(context):
-    assert "dagster-ui-forward" not in evaluate(REPO_ROOT / "Tiltfile", context=context).resources
+    assert "dagster-ui-forward" not in tiltfile_result(context=context).resources
 
 
 def test_the_ui_links_point_at_the_node_port():
-    run = evaluate(REPO_ROOT / "Tiltfile")
+    run = tiltfile_result()
     assert run.resources["dagster"].links == [Link(UI_URL, "Dagster UI")]
     assert run.resources["dagster-ui"].links == [Link(UI_URL, "Dagster UI")]
     assert nodeport_service(run) in run.resources["dagster-ui"].objects
-
-
-def dockerfile_args() -> dict[str, str]:
-    """The Dockerfile's ARGs declared before its first FROM (the ones FROM lines may use), with defaults."""
-    head = (REPO_ROOT / "Dockerfile").read_text().split("\nFROM ", 1)[0]
-    return dict(re.findall(r"^ARG (\w+)=?(\S*)", head, re.M))
-
-
-def test_the_base_image_build_arg_is_the_dockerfiles():
-    args = dockerfile_args()
-    assert "PYTHON_IMAGE" in args and "${PYTHON_IMAGE}" in (REPO_ROOT / "Dockerfile").read_text()
-    image = evaluate(REPO_ROOT / "Tiltfile", environ={"PYTHON_IMAGE": "medallion-base:test"}).images[ENV["IMAGE"]]
-    assert image["build_args"] == {"PYTHON_IMAGE": "medallion-base:test"}, f"build args: {image['build_args']}"
-    assert set(image["build_args"]) <= set(args), "a build arg the Dockerfile does not declare is ignored by Docker"
-    # Unset, the Dockerfile's own default applies: no empty build arg overrides it.
-    assert evaluate(REPO_ROOT / "Tiltfile").images[ENV["IMAGE"]]["build_args"] == {}
 
 
 # -- commands run in the code-server pod -------------------------------------------------------------------
@@ -220,6 +206,7 @@ def test_the_base_image_build_arg_is_the_dockerfiles():
 # module's CLI refuses exits 2 with argparse's message, one it accepts prints "parsed" and exits 0.
 PARSE_ONLY = """
 import argparse, runpy, sys
+
 parse = argparse.ArgumentParser.parse_args
 def parse_and_stop(self, args=None, namespace=None):
     print("parsed", vars(parse(self, args, namespace)))

@@ -29,7 +29,7 @@ from dagster_project.silver_asset import silver_orders
 from tests._project import REPO_ROOT, load_project_env
 from tests.conftest import require_tool
 from tests.stack import copy_sample_bronze
-from tests.tilt_api_stub import evaluate
+from tests.tilt import buttons
 
 ENV = load_project_env()
 LAYERS = {
@@ -175,11 +175,11 @@ def split_exec(argv: list[str]) -> tuple[list[str], list[str]]:
 
 @pytest.mark.parametrize("context", ["orbstack", "kind-medallion"])
 def test_show_outputs_button_prints_the_outputs(outputs, kubeconfig, context):
-    button = evaluate(REPO_ROOT / "Tiltfile", context=context).buttons()["show-outputs"]
-    kubectl, in_pod = split_exec(button["argv"])
+    button = buttons(context=context)["show-outputs"]
+    kubectl, in_pod = split_exec(button.argv)
     deployment = f"deploy/{ENV['HELM_RELEASE']}-dagster-user-deployments-{ENV['CODE_LOCATION']}"
     assert kubectl == ["kubectl", "--context", context, "--namespace", ENV["NAMESPACE"], "exec", deployment]
-    kubectl_accepts(button["argv"], kubeconfig)
+    kubectl_accepts(button.argv, kubeconfig)
     done = run_in_pod(in_pod, outputs)
     assert done.returncode == 0, f"{shlex.join(in_pod)} failed in the pod:\n{done.stderr}"
     assert_counts_and_gold(done.stdout, outputs)

@@ -1,6 +1,6 @@
-"""What the evaluated Tiltfile runs: the scripts its resources and buttons run, with the environment each gets,
-and the commands it runs inside the code-server pod. Found by what they run, whatever the resource or button
-is called, so ones added later are found too."""
+"""What the Tiltfile runs, as the real Tilt loaded it (tests/tilt.py): the scripts its resources and buttons run,
+with the environment each gets, and the commands it runs inside the code-server pod. Found by what they run,
+whatever the resource or button is called, so ones added later are found too."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 
 from tests._project import REPO_ROOT, load_project_env
-from tests.tilt_api_stub import evaluate
+from tests.tilt import buttons, tiltfile_result
 
 SCRIPT_DIRS = (REPO_ROOT / "tilt", REPO_ROOT / "scripts")
 
@@ -25,9 +25,8 @@ class Runner:
     inputs: frozenset[str] = frozenset()  # button inputs: Tilt sets each as a variable when clicked
 
 
-def script_in(argv, cwd: Path) -> Path | None:
-    words = shlex.split(argv) if isinstance(argv, str) else [w for w in argv if isinstance(w, str)]
-    for word in words:
+def script_in(argv: list[str], cwd: Path) -> Path | None:
+    for word in argv:
         for part in shlex.split(word) if " " in word else [word]:
             path = (cwd / part).resolve()
             if path.suffix == ".sh" and path.is_file() and path.parent in SCRIPT_DIRS:
@@ -37,37 +36,38 @@ def script_in(argv, cwd: Path) -> Path | None:
 
 @cache
 def runners(mode: str, context: str) -> tuple[Runner, ...]:
-    run = evaluate(REPO_ROOT / "Tiltfile", args=[f"--run-mode={mode}"], context=context)
+    run = tiltfile_result(f"--run-mode={mode}", context=context)
     found = []
     for name, resource in run.resources.items():
-        for command, env, directory in (("cmd", "env", "dir"), ("serve_cmd", "serve_env", "serve_dir")):
-            argv = resource.options.get(command)
-            cwd = Path(resource.options.get(directory) or run.root)
-            script = script_in(argv, cwd) if argv else None
+        for kind, argv, env, directory in (
+            ("cmd", resource.cmd, resource.env, resource.dir),
+            ("serve_cmd", resource.serve_cmd, resource.serve_env, resource.serve_dir),
+        ):
+            script = script_in(argv, Path(directory or REPO_ROOT)) if argv else None
             if script:
-                found.append(Runner(f"local_resource {name!r} {command}", script, resource.options.get(env) or {}))
-    for name, button in run.buttons().items():
-        script = script_in(button["argv"], Path(button["dir"]))
+                found.append(Runner(f"local_resource {name!r} {kind}", script, env))
+    for name, button in buttons(f"--run-mode={mode}", context=context).items():
+        script = script_in(button.argv, Path(button.dir))
         if script:
-            env = dict(entry.split("=", 1) for entry in button["env"])
-            inputs = frozenset(i["name"] for i in button["inputs"])
-            found.append(Runner(f"button {name!r}", script, env, inputs))
+            inputs = frozenset(i["name"] for i in button.inputs)
+            found.append(Runner(f"button {name!r}", script, button.env, inputs))
     return tuple(found)
 
 
 def pod_commands(mode: str, context: str) -> list[tuple[str, list[str]]]:
     """Every command the Tiltfile runs in the code-server pod (buttons, resources, live_update steps)."""
-    run = evaluate(REPO_ROOT / "Tiltfile", args=[f"--run-mode={mode}"], context=context)
+    run = tiltfile_result(f"--run-mode={mode}", context=context)
     env = load_project_env()
     user_code = f"{env['HELM_RELEASE']}-dagster-user-deployments-{env['CODE_LOCATION']}"
     prefix = ["kubectl", "--context", context, "--namespace", env["NAMESPACE"], "exec", f"deploy/{user_code}", "--"]
-    commands = [(f"button {name!r}", b["argv"]) for name, b in run.buttons().items()]
+    commands = [(f"button {name!r}", b.argv) for name, b in buttons(f"--run-mode={mode}", context=context).items()]
     commands += [
-        (f"local_resource {name!r} {key}", r.options[key])
+        (f"local_resource {name!r} {kind}", argv)
         for name, r in run.resources.items()
-        for key in ("cmd", "serve_cmd")
-        if isinstance(r.options.get(key), list)
+        for kind, argv in (("cmd", r.cmd), ("serve_cmd", r.serve_cmd))
+        if argv
     ]
     found = [(what, argv[len(prefix) :]) for what, argv in commands if argv[: len(prefix)] == prefix]
-    steps = [s for s in run.images[env["IMAGE"]]["live_update"] if s.kind == "run"]
-    return found + [("live_update run step", shlex.split(s.args["cmd"])) for s in steps]
+    execs = run.images[env["IMAGE"]].live_update.get("execs") or []
+    # Tilt runs a live_update run() step given as a string with `sh -c`.
+    return found + [("live_update run step", shlex.split(e["args"][-1])) for e in execs]
