@@ -20,6 +20,8 @@ dry_run=false
 kube_context="${KUBE_CONTEXT:-}"
 allow_any_context="${ALLOW_ANY_CONTEXT:-false}"
 image_tag="${IMAGE_TAG:-}"
+# Where the cluster pulls the image from: Docker's own store, or the cluster's local registry (build_image).
+image_repository="${IMAGE}"
 
 usage() {
     cat <<EOF
@@ -44,6 +46,13 @@ Environment:
   HELM_SKIP_SCHEMA_VALIDATION=true
                         pass --skip-schema-validation to helm: the chart's schema fetches Kubernetes
                         definitions from raw.githubusercontent.com, which an offline machine cannot reach.
+  DAGSTER_CHART         a local copy of the chart (directory or .tgz) to install instead of the repository's.
+  DOCKER_BUILD_NETWORK  docker build's --network (host where Docker's bridge reaches no package index).
+  EXTRA_HELM_VALUES     one more values file, applied last (the test cluster's stand-in images).
+  POSTGRES_IMAGE        the image k8s/postgres.yaml runs instead of the official one (the test cluster's).
+
+A cluster that announces a local registry (ConfigMap kube-public/local-registry-hosting, as kind with a
+registry does) gets the image pushed there; OrbStack and Docker Desktop use Docker's own images.
 EOF
 }
 
@@ -142,17 +151,57 @@ default_tag() {
     printf '%s-%s' "${revision}" "$(date -u +%Y%m%d%H%M%S)"
 }
 
+# The registry a cluster announces for images built on the host (KEP-1755), or nothing.
+find_local_registry() {
+    kubectl --context "${kube_context}" --namespace kube-public get configmap local-registry-hosting \
+        -o jsonpath='{.data.localRegistryHosting\.v1}' 2>/dev/null |
+        sed -n 's/^host: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p'
+}
+
 build_image() {
     # Arrays are expanded with ${a[@]+...}: macOS's bash 3.2 treats an empty array as unset under set -u.
     local build_args=()
     if [[ -n "${PYTHON_IMAGE:-}" ]]; then
         build_args+=(--build-arg "PYTHON_IMAGE=${PYTHON_IMAGE}")
     fi
+    if [[ -n "${DOCKER_BUILD_NETWORK:-}" ]]; then
+        build_args+=(--network "${DOCKER_BUILD_NETWORK}")
+    fi
     note "building ${IMAGE}:latest and ${IMAGE}:${image_tag}"
     run docker build ${build_args[@]+"${build_args[@]}"} --tag "${IMAGE}:latest" --tag "${IMAGE}:${image_tag}" .
-    # kind nodes have their own image store; OrbStack and Docker Desktop share Docker's.
-    if [[ "${kube_context}" == kind-* ]]; then
+    # A cluster with a local registry pulls from it; kind without one gets the image loaded into its nodes;
+    # OrbStack and Docker Desktop share Docker's image store.
+    local registry=""
+    if [[ "${dry_run}" == true ]]; then
+        note "(dry run) would push to the registry kube-public/local-registry-hosting names, if any"
+    else
+        registry="$(find_local_registry)"
+    fi
+    if [[ -n "${registry}" ]]; then
+        image_repository="${registry}/${IMAGE}"
+        note "pushing to the cluster's local registry ${registry}"
+        run docker tag "${IMAGE}:${image_tag}" "${image_repository}:${image_tag}"
+        run docker push "${image_repository}:${image_tag}"
+    elif [[ "${kube_context}" == kind-* ]]; then
         run kind load docker-image "${IMAGE}:latest" "${IMAGE}:${image_tag}" --name "${kube_context#kind-}"
+    fi
+}
+
+# Applies FILE with its one container image replaced by IMAGE (when IMAGE is set).
+apply_with_image() {
+    local file="$1" image="$2" current
+    if [[ -z "${image}" ]]; then
+        run kubectl --context "${kube_context}" apply -f "${file}"
+        return
+    fi
+    current="$(sed -n 's/^ *image: *//p' "${file}")"
+    [[ -n "${current}" && "${current}" != *$'\n'* ]] || die "${file} must name exactly one image to replace"
+    note "${file}: ${current} -> ${image}"
+    if [[ "${dry_run}" == true ]]; then
+        run kubectl --context "${kube_context}" apply -f "${file}"
+    else
+        sed "s|^\( *image: *\)${current}\$|\1${image}|" "${file}" |
+            run kubectl --context "${kube_context}" apply -f -
     fi
 }
 
@@ -163,7 +212,18 @@ apply_manifests() {
     # A Job's pod template is immutable and a finished Job never runs again: replace it so each deploy
     # re-checks bronze (the Job itself never overwrites an existing file).
     run kubectl --context "${kube_context}" --namespace "${NAMESPACE}" delete job "${SEED_JOB}" --ignore-not-found --wait=true
-    run kubectl --context "${kube_context}" apply -f k8s/
+    local file seed_image=""
+    if [[ "${image_repository}" != "${IMAGE}" ]]; then
+        seed_image="${image_repository}:${image_tag}"
+    fi
+    for file in k8s/*.yaml; do
+        case "${file}" in
+            k8s/namespace.yaml) ;;
+            k8s/postgres.yaml) apply_with_image "${file}" "${POSTGRES_IMAGE:-}" ;;
+            k8s/bronze-seed-job.yaml) apply_with_image "${file}" "${seed_image}" ;;
+            *) run kubectl --context "${kube_context}" apply -f "${file}" ;;
+        esac
+    done
     run kubectl --context "${kube_context}" --namespace "${NAMESPACE}" rollout status deployment/postgres --timeout=300s
 }
 
@@ -181,15 +241,25 @@ install_chart() {
     if [[ "${HELM_SKIP_SCHEMA_VALIDATION:-false}" == true ]]; then
         schema_args+=(--skip-schema-validation)
     fi
-    note "installing chart ${HELM_REPO_NAME}/dagster ${DAGSTER_CHART_VERSION} (run mode ${run_mode})"
-    run helm repo add "${HELM_REPO_NAME}" "${HELM_REPO_URL}" --force-update
-    run helm repo update "${HELM_REPO_NAME}"
+    local chart=(--version "${DAGSTER_CHART_VERSION}") values=(-f helm/values.yaml -f "helm/values-${run_mode}.yaml")
+    if [[ -n "${DAGSTER_CHART:-}" ]]; then
+        note "installing the local chart ${DAGSTER_CHART} (run mode ${run_mode})"
+        chart=("${DAGSTER_CHART}")
+    else
+        note "installing chart ${HELM_REPO_NAME}/dagster ${DAGSTER_CHART_VERSION} (run mode ${run_mode})"
+        run helm repo add "${HELM_REPO_NAME}" "${HELM_REPO_URL}" --force-update
+        run helm repo update "${HELM_REPO_NAME}"
+        chart=("${HELM_REPO_NAME}/dagster" "${chart[@]}")
+    fi
+    if [[ -n "${EXTRA_HELM_VALUES:-}" ]]; then
+        values+=(-f "${EXTRA_HELM_VALUES}")
+    fi
     # --wait returns once the webserver, daemon and code server are ready, so the UI is usable when the
     # script ends. The unique tag changes the pod templates: pods roll and new runs use the new image.
-    run helm upgrade --install "${HELM_RELEASE}" "${HELM_REPO_NAME}/dagster" \
+    run helm upgrade --install "${HELM_RELEASE}" "${chart[@]}" \
         --kube-context "${kube_context}" --namespace "${NAMESPACE}" \
-        --version "${DAGSTER_CHART_VERSION}" \
-        -f helm/values.yaml -f "helm/values-${run_mode}.yaml" \
+        "${values[@]}" \
+        --set "dagster-user-deployments.deployments[0].image.repository=${image_repository}" \
         --set "dagster-user-deployments.deployments[0].image.tag=${image_tag}" \
         ${schema_args[@]+"${schema_args[@]}"} --wait --timeout 10m
 }

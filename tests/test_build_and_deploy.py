@@ -14,6 +14,8 @@ from tests._project import REPO_ROOT, load_project_env
 ENV = load_project_env()
 SCRIPT = REPO_ROOT / "build-and-deploy.sh"
 TOOLS = ("docker", "kubectl", "helm", "kind")
+# What a machine without a chart repository or registry sets (the test cluster); unset for a user.
+DEPLOY_SETTINGS = ("DAGSTER_CHART", "DOCKER_BUILD_NETWORK", "EXTRA_HELM_VALUES", "POSTGRES_IMAGE", "PYTHON_IMAGE")
 
 
 @pytest.fixture
@@ -29,8 +31,10 @@ def tripwire_path(tmp_path):
     return f"{bin_dir}{os.pathsep}{os.environ['PATH']}", lambda: calls.read_text() if calls.exists() else ""
 
 
-def run_script(*args, path=None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"IMAGE_TAG", "KUBE_CONTEXT", "ALLOW_ANY_CONTEXT"}}
+def run_script(*args, path=None, environ: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    settings = {"IMAGE_TAG", "KUBE_CONTEXT", "ALLOW_ANY_CONTEXT", *DEPLOY_SETTINGS}
+    env = {k: v for k, v in os.environ.items() if k not in settings}
+    env.update(environ or {})
     if path:
         env["PATH"] = path
     return subprocess.run([str(SCRIPT), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
@@ -55,7 +59,8 @@ def test_dry_run_prints_the_whole_plan_and_runs_nothing(run_mode, tripwire_path)
     build = planned_command(plan, "docker build")
     assert build[-5:] == ["--tag", f"{image}:latest", "--tag", f"{image}:abc-1", "."]
     assert planned_command(plan, "kubectl --context orbstack apply -f k8s/namespace.yaml")
-    assert planned_command(plan, "kubectl --context orbstack apply -f k8s/")
+    for manifest in sorted((REPO_ROOT / "k8s").glob("*.yaml")):
+        assert planned_command(plan, f"kubectl --context orbstack apply -f k8s/{manifest.name}")
     assert planned_command(plan, "helm repo add dagster https://dagster-io.github.io/helm")
     assert planned_command(plan, "helm repo update dagster")
     upgrade = planned_command(plan, "helm upgrade --install")
@@ -72,6 +77,29 @@ def test_dry_run_prints_the_whole_plan_and_runs_nothing(run_mode, tripwire_path)
     # Image before manifests, manifests and the bronze seed before the chart that needs them.
     order = [plan.index(marker) for marker in ("+ docker build", "+ kubectl", "job/bronze-seed", "+ helm upgrade")]
     assert order == sorted(order)
+
+
+def test_settings_of_a_closed_network_reach_the_commands(tripwire_path, tmp_path):
+    """The local chart is installed as it is (no repository), the extra values file comes last, the build uses
+    the given network, and the Postgres manifest's image is replaced (the test cluster's stand-ins)."""
+    path, calls = tripwire_path
+    chart, values = tmp_path / "dagster", tmp_path / "values-test.yaml"
+    settings = {"DAGSTER_CHART": str(chart), "EXTRA_HELM_VALUES": str(values), "DOCKER_BUILD_NETWORK": "host",
+                "POSTGRES_IMAGE": "registry.test/medallion-dev/postgres:15"}  # fmt: skip
+    result = run_script("--dry-run", "--tag", "t3", "--context", "orbstack", path=path, environ=settings)
+    assert result.returncode == 0, result.stderr
+    assert calls() == ""
+    plan = result.stdout
+    assert "helm repo" not in plan
+    upgrade = planned_command(plan, "helm upgrade --install")
+    assert upgrade[3:5] == [ENV["HELM_RELEASE"], str(chart)] and "--version" not in upgrade
+    files = [upgrade[i + 1] for i, word in enumerate(upgrade) if word == "-f"]
+    assert files == ["helm/values.yaml", "helm/values-inprocess.yaml", str(values)]
+    build = planned_command(plan, "docker build")
+    assert build[build.index("--network") + 1] == "host"
+    assert (
+        "k8s/postgres.yaml: docker.io/library/postgres:17-bookworm -> registry.test/medallion-dev/postgres:15" in plan
+    )
 
 
 def test_kind_cluster_gets_the_images_loaded(tripwire_path):
