@@ -5,6 +5,7 @@ the image's size and the build, reload and stop times, printed at the end and ke
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -37,7 +38,9 @@ def image(project_env, metrics) -> str:
     problem = docker_engine_problem()
     require_tool("docker", problem is None, problem or "")
     base = os.environ.get("PYTHON_IMAGE", "python:3.11-slim")
-    tag = f"{project_env['IMAGE']}:pytest"
+    # One tag per checkout: two checkouts testing on one Docker engine never run each other's image.
+    checkout = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:8]
+    tag = f"{project_env['IMAGE']}:pytest-{checkout}"
     started = time.perf_counter()
     build = subprocess.run(
         ["docker", "build", "--network", "host", "--build-arg", f"PYTHON_IMAGE={base}", "-t", tag, str(REPO_ROOT)],
