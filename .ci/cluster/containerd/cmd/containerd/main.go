@@ -1,7 +1,7 @@
-// Command containerd is the test cluster's container runtime: containerd with the CRI plugin and the runc
-// shim in one binary. It runs as the shim when started under the name containerd-shim-runc-v2 (a hard link
-// beside it: a hard link keeps its own name in /proc/self/exe, which is how the shim and containerd start
-// each other again), and as containerd under any other name.
+// Command containerd is the test cluster's container runtime: containerd with the CRI plugin.
+//
+// The runc shim is a binary of its own (../containerd-shim-runc-v2): a shim loads every plugin linked into
+// its process, so it cannot share a binary with containerd's server plugins.
 //
 // Only the plugins a one-node CRI runtime on overlayfs needs are linked in: no btrfs, devmapper, ZFS,
 // blockfile or EROFS snapshotters, no tracing, no cgroup metrics exporter.
@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	// containerd's core services and stores, as its own builtins list them.
 	_ "github.com/containerd/containerd/v2/core/runtime/v2"
@@ -58,21 +57,11 @@ import (
 	_ "github.com/containerd/containerd/v2/plugins/cri/images"
 	_ "github.com/containerd/containerd/v2/plugins/cri/runtime"
 
-	// The runc v2 shim's task service.
-	_ "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/task/plugin"
-
-	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
 	"github.com/containerd/containerd/v2/cmd/containerd/command"
-	"github.com/containerd/containerd/v2/pkg/shim"
 )
 
 func main() {
-	ctx := context.Background()
-	if filepath.Base(os.Args[0]) == "containerd-shim-runc-v2" {
-		shim.RunShim(ctx, manager.NewShimManager("io.containerd.runc.v2"))
-		return
-	}
-	if err := command.App().Run(ctx, os.Args); err != nil {
+	if err := command.App().Run(context.Background(), os.Args); err != nil {
 		_, _ = fmt.Fprintln(os.Stderr, "containerd:", err)
 		os.Exit(1)
 	}
