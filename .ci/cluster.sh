@@ -58,7 +58,7 @@ VOLUMES_DIR="${STATE_DIR}/volumes"
 KUBECONFIG_FILE="${STATE_DIR}/kubeconfig"
 CONTAINERD_SOCKET="${RUN_DIR}/containerd.sock"
 
-# In start order; `down` stops them in reverse.
+# In start order.
 COMPONENTS=(registry etcd kube-apiserver containerd kube-controller-manager kube-scheduler kubelet kube-proxy
     local-path-provisioner)
 
@@ -582,6 +582,7 @@ start_component() {
             --bind-address=127.0.0.1 --leader-elect=false
         ;;
     kubelet)
+        KUBELET_STARTED="$(date -u +%FT%TZ)"
         spawn kubelet "${KUBE_BIN}/kubelet" --config="${CONF_DIR}/kubelet.yaml" \
             --kubeconfig="${PKI}/kubelet.kubeconfig" --hostname-override="${NODE_NAME}" --node-ip="${ip}" \
             --root-dir="${STATE_DIR}/kubelet" --cert-dir="${PKI}"
@@ -599,26 +600,37 @@ start_component() {
     log "started ${name} ($(step_took))"
 }
 
-# SIGTERM, then SIGKILL after a grace period.
-stop_pid() {
-    local pid="$1" grace="${2:-20}" i
-    kill -TERM "${pid}" 2>/dev/null || return 0
-    for ((i = 0; i < grace * 10; i++)); do
-        kill -0 "${pid}" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL "${pid}" 2>/dev/null || true
+# running PID: the process exists and is no zombie (stopped components are reaped by PID 1, in its own time).
+running() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [[ "${stat:0:1}" != Z ]]
 }
 
-stop_component() {
-    local name="$1" pid
-    pid="$(component_pid "${name}")"
-    if [[ -n "${pid}" ]]; then
-        step_start
-        stop_pid "${pid}"
-        log "stopped ${name} ($(step_took))"
-    fi
-    rm -f "${PID_DIR}/${name}.pid"
+# stop_components NAME...: SIGTERM to all of them at once, SIGKILL to any still running 20 s later.
+stop_components() {
+    local name pid pids=() names=()
+    for name in "$@"; do
+        pid="$(component_pid "${name}")"
+        rm -f "${PID_DIR}/${name}.pid"
+        [[ -n "${pid}" ]] || continue
+        kill -TERM "${pid}" 2>/dev/null || true
+        pids+=("${pid}")
+        names+=("${name}")
+    done
+    ((${#pids[@]})) || return 0
+    step_start
+    local deadline=$((SECONDS + 20))
+    for pid in "${pids[@]}"; do
+        while running "${pid}" && ((SECONDS < deadline)); do
+            sleep 0.1
+        done
+        if running "${pid}"; then
+            kill -KILL "${pid}" 2>/dev/null || true
+        fi
+    done
+    log "stopped ${names[*]} ($(step_took))"
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -713,7 +725,7 @@ kill_pods() {
     for cmdline in /proc/[0-9]*/cmdline; do
         pid="${cmdline#/proc/}"
         pid="${pid%/cmdline}"
-        if tr '\0' ' ' <"${cmdline}" 2>/dev/null | grep -q "containerd-shim-runc-v2 .*-address ${CONTAINERD_SOCKET}\( \|$\)"; then
+        if tr '\0' ' ' 2>/dev/null <"${cmdline}" | grep -q "containerd-shim-runc-v2 .*-address ${CONTAINERD_SOCKET}\( \|$\)"; then
             kill -KILL "${pid}" 2>/dev/null || true
         fi
     done
@@ -792,6 +804,28 @@ apply_addons() {
         "${SRC_DIR}/addons.yaml" | kubectl_ apply -f - >/dev/null
 }
 
+# The node reports Ready, from a kubelet of this boot: the API keeps the last status of a stopped one.
+KUBELET_STARTED=""
+node_ready() {
+    local ready
+    ready="$(kubectl_ get node "${NODE_NAME}" \
+        -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}')" ||
+        return 1
+    [[ "${ready%% *}" == True && ! "${ready#* }" < "${KUBELET_STARTED}" ]]
+}
+
+# CoreDNS serves (its readiness endpoint on the pod's address answers: after a restart the API may still
+# show the previous pod as Ready) and the kube-dns Service leads to it.
+dns_ready() {
+    local ips ip
+    ips="$(kubectl_ -n kube-system get pods -l k8s-app=kube-dns -o jsonpath='{.items[*].status.podIP}')" || return 1
+    [[ -n "${ips}" ]] || return 1
+    for ip in ${ips}; do
+        curl -sf --max-time 2 -o /dev/null "http://${ip}:8181/ready" || return 1
+    done
+    timeout 2 bash -c ": </dev/tcp/${DNS_SERVICE_IP}/53" 2>/dev/null
+}
+
 cmd_up() {
     preflight
     if all_running && api_ready >/dev/null 2>&1; then
@@ -818,11 +852,19 @@ cmd_up() {
     done
     step_start
     apply_addons
-    kubectl_ wait --for=condition=Ready "node/${NODE_NAME}" --timeout=180s >/dev/null ||
-        die "the node is not Ready; see ${LOG_DIR}/kubelet.log"
+    local deadline=$((SECONDS + 180))
+    until node_ready; do
+        ((SECONDS < deadline)) || die "the node is not Ready; see ${LOG_DIR}/kubelet.log"
+        sleep 0.5
+    done
     log "node ${NODE_NAME} is Ready ($((SECONDS - booting))s after the first start)"
-    kubectl_ -n kube-system rollout status deployment/coredns --timeout=180s >/dev/null ||
-        die "CoreDNS did not become ready; see: kubectl -n kube-system describe pod -l k8s-app=kube-dns"
+    deadline=$((SECONDS + 180))
+    until dns_ready; do
+        ((SECONDS < deadline)) ||
+            die "CoreDNS did not become ready; see: kubectl -n kube-system describe pod -l k8s-app=kube-dns"
+        sleep 1
+    done
+    log "cluster DNS answers ($(step_took))"
     log "cluster ${CONTEXT} is up in $((SECONDS - started))s (logs: ${LOG_DIR})"
     print_env
 }
@@ -835,22 +877,18 @@ cmd_down() {
     *) die "usage: $0 down [--purge]" ;;
     esac
     [[ "$(id -u)" == 0 ]] || die "needs root"
-    local name i pid kube_proxy=""
-    for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-        name="${COMPONENTS[i]}"
-        if [[ "${name}" == containerd ]]; then
-            kill_pods
-        fi
-        pid="$(component_pid "${name}")"
-        if [[ "${name}" == kube-proxy && -n "${pid}" ]]; then
-            kube_proxy="$(readlink "/proc/${pid}/exe")"
-        fi
-        stop_component "${name}"
-        if [[ -n "${kube_proxy}" && "${name}" == kube-proxy ]]; then
-            # kube-proxy leaves its Service rules behind when it stops; --cleanup removes them.
-            "${kube_proxy}" --cleanup >/dev/null 2>&1 || true
-        fi
-    done
+    local pid kube_proxy=""
+    pid="$(component_pid kube-proxy)"
+    [[ -z "${pid}" ]] || kube_proxy="$(readlink "/proc/${pid}/exe")"
+    stop_components local-path-provisioner kube-proxy kubelet kube-scheduler kube-controller-manager
+    if [[ -n "${kube_proxy}" ]]; then
+        # kube-proxy leaves its Service rules behind when it stops; --cleanup removes them.
+        "${kube_proxy}" --cleanup >/dev/null 2>&1 || true
+    fi
+    kill_pods
+    stop_components containerd
+    stop_components kube-apiserver
+    stop_components etcd registry
     unmount_all
     host_network_down
     rm -rf --one-file-system "${RUN_DIR}"
