@@ -8,6 +8,9 @@
 #   .ci/cluster.sh down --purge  the same, then delete the cluster's state (etcd, certificates, volumes, images)
 #   .ci/cluster.sh status        which components run; exit status 0 only when all of them do
 #   .ci/cluster.sh env           the KEY=value lines of a running cluster
+#   .ci/cluster.sh load IMAGE... push local Docker images to the cluster's registry under names that the plain
+#                                names resolve to in the cluster (dagster-repo:latest runs as it is, as on
+#                                OrbStack or after `kind load docker-image`)
 #
 # Progress goes to stderr; stdout carries only KEY=value lines (KUBECONFIG, KUBE_CONTEXT, LOCAL_REGISTRY, ...),
 # so a caller can run:  cluster_env="$(.ci/cluster.sh up)" && eval "${cluster_env}"
@@ -994,8 +997,44 @@ cmd_env() {
     print_env
 }
 
+# The registry path that an image name means inside the cluster: Docker Hub names (no registry host in the
+# first component) come from the local registry, which containerd uses as docker.io's mirror.
+registry_path() {
+    local name="$1" first="${1%%/*}"
+    if [[ "${name}" == "${LOCAL_REGISTRY}/"* ]]; then
+        name="${name#"${LOCAL_REGISTRY}"/}"
+    elif [[ "${name}" != */* ]]; then
+        name="library/${name}"
+    elif [[ "${first}" == docker.io || "${first}" == index.docker.io ]]; then
+        name="${name#*/}"
+        [[ "${name}" == */* ]] || name="library/${name}"
+    elif [[ "${first}" == *.* || "${first}" == *:* || "${first}" == localhost ]]; then
+        die "${1}: only Docker Hub names and ${LOCAL_REGISTRY}/... can be served by the cluster's registry"
+    fi
+    [[ "${name##*/}" == *[:@]* ]] || name+=":latest"
+    printf '%s\n' "${name}"
+}
+
+cmd_load() {
+    (($#)) || die "usage: $0 load IMAGE..."
+    if ! all_running; then
+        die "the cluster is not running: run $0 up"
+    fi
+    local image target
+    for image in "$@"; do
+        target="${LOCAL_REGISTRY}/$(registry_path "${image}")"
+        [[ "${target}" == "${image}" ]] || docker tag "${image}" "${target}"
+        docker push -q "${target}" >&2
+        log "${image} -> ${target}"
+    done
+}
+
 case "${1:-}" in
 up) cmd_up ;;
+load)
+    shift
+    cmd_load "$@"
+    ;;
 down)
     shift
     cmd_down "$@"
@@ -1003,7 +1042,7 @@ down)
 status) cmd_status ;;
 env) cmd_env ;;
 *)
-    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
