@@ -795,12 +795,23 @@ kill_pods() {
         -exec rmdir {} + 2>/dev/null || true
 }
 
-# Unmounts everything mounted below the state and run directories, deepest first.
+# When containerd is not running, whatever its last run left (a session that ended without `down`: pods
+# still running, rootfs and namespace mounts) goes, as after a reboot; the kubelet starts the pods again.
+clear_runtime_state() {
+    [[ -d "${RUN_DIR}/containerd" ]] || return 0
+    kill_pods
+    unmount_all "${RUN_DIR}"
+    rm -rf --one-file-system "${RUN_DIR:?}/containerd" "${RUN_DIR:?}/ipam"
+}
+
+# unmount_all [DIR...]: unmounts everything mounted below the directories (by default the state and run
+# directories), deepest first.
 unmount_all() {
-    local mounts mount_point
+    local dirs=("$@") mounts mount_point
+    ((${#dirs[@]})) || dirs=("${STATE_DIR}" "${RUN_DIR}")
     for _ in 1 2 3; do
-        mounts="$(awk -v state="${STATE_DIR}/" -v run="${RUN_DIR}/" \
-            'index($5 "/", state) == 1 || index($5 "/", run) == 1 {print $5}' /proc/self/mountinfo |
+        mounts="$(awk -v dirs="${dirs[*]/%//}" 'BEGIN {n = split(dirs, under, " ")}
+            {for (i = 1; i <= n; i++) if (index($5 "/", under[i]) == 1) {print $5; next}}' /proc/self/mountinfo |
             awk '{print length, $0}' | sort -rn | cut -d' ' -f2-)"
         [[ -n "${mounts}" ]] || return 0
         while IFS= read -r mount_point; do
@@ -809,7 +820,7 @@ unmount_all() {
                 umount -l "$(printf '%b' "${mount_point}")" 2>/dev/null || true
         done <<<"${mounts}"
     done
-    log "some mounts under ${STATE_DIR} or ${RUN_DIR} remain"
+    log "some mounts under ${dirs[*]} remain"
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -919,6 +930,9 @@ cmd_up() {
     push_cluster_images
     local name
     for name in "${COMPONENTS[@]:1}"; do
+        if [[ "${name}" == containerd && -z "$(component_pid containerd)" ]]; then
+            clear_runtime_state
+        fi
         start_component "${name}" "${ip}"
     done
     step_start
