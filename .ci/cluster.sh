@@ -113,13 +113,12 @@ go_build() {
     key="$(source_key "${dir}" "${ldflags}" "$@")"
     local target="${CACHE_DIR}/${name}-${key}"
     if [[ ! -x "${target}/${out}" ]]; then
-        command -v go >/dev/null || die "Go is needed to build ${what} (go.dev/dl, or apt-get install golang)"
         log "building ${what} (first time, ~${estimate} on 2 cores with empty Go caches)"
         step_start
         rm -rf "${target}.tmp"
         mkdir -p "${target}.tmp"
         # go's own output (module downloads, compiler errors) goes to a log, shown when the build fails.
-        local build_log="${CACHE_DIR}/${name}-build.log"
+        local build_log="${CACHE_DIR}/build-${name}.log"
         if ! (cd "${dir}" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags "${ldflags}" \
             -o "${target}.tmp/" "$@") >"${build_log}" 2>&1; then
             tail -n 40 "${build_log}" >&2
@@ -134,6 +133,7 @@ go_build() {
 }
 
 build_binaries() {
+    command -v go >/dev/null || die "Go (1.26 or newer) is needed to build the cluster's binaries"
     mkdir -p "${CACHE_DIR}"
     local ldflags="-s -w" pkg
     for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
