@@ -14,7 +14,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 DEV_PORT ?= 3000
 JOB ?= medallion_job
 
-.PHONY: help install install-browser lock lock-check run dev summary check-defs test test-docker test-browser screenshots lint format bench clean deploy inspect
+.PHONY: help install install-browser lock lock-check cluster-up cluster-down run dev summary check-defs test test-docker test-browser screenshots lint format bench clean deploy inspect
 RUN_MODE ?= inprocess
 # Extra pytest arguments for `make test`, e.g. PYTEST_ARGS="-m 'not docker'".
 PYTEST_ARGS ?=
@@ -83,6 +83,16 @@ test: lock-check lint check-defs  ## lint, check the definitions, then the whole
 	tilt_env="$$(.ci/setup-tilt.sh)" || echo "make test: .ci/setup-tilt.sh failed, Tilt tests will skip" >&2; \
 	eval "$$helm_env"; eval "$$tilt_env"; export HELM_BIN DAGSTER_CHART TILT_BIN TILT_EXTENSIONS_REPO; \
 	echo "$(BIN)/python -m pytest $(PYTEST_ARGS)"; $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The one-node test cluster (.ci/cluster.sh, docs in .ci/cluster/README.md): Kubernetes built from its Go modules
+# the first time (about 6 minutes on 2 cores), then started in seconds, and the stand-in images its deploys use
+# (.ci/build-images.sh). `make test` runs the cluster tests while it is up and skips them otherwise.
+cluster-up: install  ## build (first time) and start the test cluster and its stand-in images (needs root, Go, Docker)
+	@cluster_env="$$(.ci/cluster.sh up)" && eval "$$cluster_env" && \
+	LOCAL_REGISTRY="$$LOCAL_REGISTRY" .ci/build-images.sh >/dev/null && .ci/cluster.sh env
+
+cluster-down:  ## stop the test cluster (its builds, images and volumes stay for the next cluster-up)
+	.ci/cluster.sh down
 
 deploy:  ## build the image and deploy to the local cluster (RUN_MODE=inprocess|k8s-jobs)
 	./build-and-deploy.sh --run-mode $(RUN_MODE)

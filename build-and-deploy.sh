@@ -264,6 +264,24 @@ install_chart() {
         ${schema_args[@]+"${schema_args[@]}"} --wait --timeout 10m
 }
 
+# helm's --wait ends when the pods are Ready, but the webserver may still hold its connection to the code server
+# the upgrade replaced, and a launch then fails with "Could not reach user code server". A reload through the
+# webserver (what Tilt's live update runs) returns once the location serves the new code.
+reload_code_location() {
+    note "reloading code location ${CODE_LOCATION} in the webserver"
+    local attempt
+    for attempt in 1 2 3 4 5 6 7 8 9 10; do
+        if run kubectl --context "${kube_context}" --namespace "${NAMESPACE}" exec "deployment/${USER_CODE_DEPLOYMENT}" \
+            -- python -m dagster_project.control --url "http://${HELM_RELEASE}-dagster-webserver.${NAMESPACE}.svc:80" \
+            --location "${CODE_LOCATION}" reload; then
+            return
+        fi
+        note "the webserver cannot load ${CODE_LOCATION} yet (attempt ${attempt}); retrying in 3 s"
+        sleep 3
+    done
+    die "the webserver did not load code location ${CODE_LOCATION}; see 'kubectl -n ${NAMESPACE} logs deployment/${USER_CODE_DEPLOYMENT}'."
+}
+
 print_next_steps() {
     cat <<EOF
 
@@ -292,6 +310,7 @@ main() {
     apply_manifests
     seed_bronze
     install_chart
+    reload_code_location
     print_next_steps
 }
 

@@ -21,14 +21,19 @@ OUTPUTS = ("silver/silver_data.csv", "silver/rejected_rows.csv", "gold/gold_data
 pytest_plugins = ["tests.docker_image"]
 
 
-def parse_env_file(path: Path) -> dict[str, str]:
+def parse_env_lines(text: str) -> dict[str, str]:
+    """KEY=value lines (project.env, or what the .ci/ setup scripts print); blank lines and comments skipped."""
     pairs = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             key, _, value = line.partition("=")
             pairs[key.strip()] = value.strip()
     return pairs
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    return parse_env_lines(path.read_text())
 
 
 def require_tool(name: str, available: bool, reason: str) -> None:

@@ -74,8 +74,15 @@ def test_dry_run_prints_the_whole_plan_and_runs_nothing(run_mode, tripwire_path)
     assert f"http://localhost:{ENV['UI_NODE_PORT']}" in plan
     assert "scripts/inspect-outputs.sh" in plan
 
-    # Image before manifests, manifests and the bronze seed before the chart that needs them.
-    order = [plan.index(marker) for marker in ("+ docker build", "+ kubectl", "job/bronze-seed", "+ helm upgrade")]
+    # Image before manifests, manifests and the bronze seed before the chart that needs them, and the code
+    # location reloaded in the webserver last (a launch right after the script must reach the new code server).
+    reload = planned_command(plan, f"kubectl --context orbstack --namespace {ENV['NAMESPACE']} exec")
+    user_code = f"deployment/{ENV['HELM_RELEASE']}-dagster-user-deployments-{ENV['CODE_LOCATION']}"
+    webserver = f"http://{ENV['HELM_RELEASE']}-dagster-webserver.{ENV['NAMESPACE']}.svc:80"
+    assert reload[6:] == [user_code, "--", "python", "-m", "dagster_project.control", "--url", webserver,
+                          "--location", ENV["CODE_LOCATION"], "reload"]  # fmt: skip
+    markers = ("+ docker build", "+ kubectl", "job/bronze-seed", "+ helm upgrade", "dagster_project.control")
+    order = [plan.index(marker) for marker in markers]
     assert order == sorted(order)
 
 

@@ -210,6 +210,9 @@ def guard_checks(stack: LocalStack, since: float, until: float) -> int:
 def test_daemon_killed_while_runs_are_queued_runs_each_once(fault_stack, big_bronze):
     server = fault_stack.webserver()
     copy_sample_bronze(fault_stack.data_root)
+    # silver exists before the queue forms: which queued run launches first is up to the daemon's threads, and a
+    # silver_to_gold_job that goes before any silver was written fails for that reason alone.
+    assert server.wait(server.submit("bronze_to_silver_job"), timeout=300) == DagsterRunStatus.SUCCESS
     fault_stack.kill("daemon")
     jobs = ["medallion_job", "bronze_to_silver_job", "silver_to_gold_job", "medallion_job"]
     run_ids = [server.submit(job) for job in jobs]
@@ -230,9 +233,15 @@ def test_daemon_killed_while_runs_are_queued_runs_each_once(fault_stack, big_bro
             continue
         assert starts == 0, f"run {run_id} ended {status.value} after starting: {failure_messages(server, run_id)}"
         retry = retry_of(fault_stack, run_id)
-        assert retry is not None, f"run {run_id} never started and was not retried: {failure_messages(server, run_id)}"
+        assert retry is not None, (f"run {run_id} never started and was not retried: {failure_messages(server, run_id)}"
+                                   f"\nits events: {[e['message'][:300] for e in server.events(run_id)]}"
+                                   f"\ndaemon log on retries: {retry_lines(fault_stack)}")  # fmt: skip
         assert server.wait(retry, timeout=300) == DagsterRunStatus.SUCCESS
         assert execution_starts(server, retry) == 1
+
+
+def retry_lines(stack: LocalStack) -> list[str]:
+    return [line[:400] for line in stack.log_text("daemon").splitlines() if "retry" in line.lower()][-20:]
 
 
 def execution_starts(server, run_id: str) -> int:

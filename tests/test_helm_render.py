@@ -252,7 +252,7 @@ def test_every_image_is_official_pinned_and_pulled_only_if_missing(rendered):
         f"{ENV['IMAGE']}:{IMAGE_TAG}",
         DAGSTER_IMAGE,
         postgres["image"],
-        "docker.io/busybox:1.37",
+        "docker.io/busybox:1.28",
     }
     assert set(images.values()) == {"IfNotPresent"}
 

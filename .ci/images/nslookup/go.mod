@@ -1,0 +1,3 @@
+module medallion-dev/nslookup
+
+go 1.26
