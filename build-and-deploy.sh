@@ -212,6 +212,8 @@ apply_manifests() {
     # A Job's pod template is immutable and a finished Job never runs again: replace it so each deploy
     # re-checks bronze (the Job itself never overwrites an existing file).
     run kubectl --context "${kube_context}" --namespace "${NAMESPACE}" delete job "${SEED_JOB}" --ignore-not-found --wait=true
+    # Postgres was a Deployment before it became a StatefulSet: both running would share one data directory.
+    run kubectl --context "${kube_context}" --namespace "${NAMESPACE}" delete deployment postgres --ignore-not-found --wait=true
     local file seed_image=""
     if [[ "${image_repository}" != "${IMAGE}" ]]; then
         seed_image="${image_repository}:${image_tag}"
@@ -224,7 +226,7 @@ apply_manifests() {
             *) run kubectl --context "${kube_context}" apply -f "${file}" ;;
         esac
     done
-    run kubectl --context "${kube_context}" --namespace "${NAMESPACE}" rollout status deployment/postgres --timeout=300s
+    run kubectl --context "${kube_context}" --namespace "${NAMESPACE}" rollout status statefulset/postgres --timeout=300s
 }
 
 seed_bronze() {

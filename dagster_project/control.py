@@ -334,9 +334,20 @@ def main(argv: list[str] | None = None) -> int:
     server = Webserver(args.url, args.location)
     try:
         if args.command == "reload":
+            from dagster_project.refresh import SavedCodeError, check_saved_code, wait_until_served
+
             started = time.perf_counter()
+            try:
+                check_saved_code()
+            except SavedCodeError as error:
+                print(f"{error}\nnot reloaded: code location {args.location} keeps serving the last code that "
+                      "loaded; save a fix to reload", file=sys.stderr)  # fmt: skip
+                return 1
             server.reload()
-            print(f"reloaded code location {args.location} in {time.perf_counter() - started:.2f}s")
+            # LOADED is not enough: the served code versions must be those of the files on disk.
+            wait_until_served(server, None, timeout=30)
+            print(f"reloaded code location {args.location} in {time.perf_counter() - started:.2f}s; "
+                  "it serves the saved code")  # fmt: skip
             return 0
         if args.command == "logs":
             for event in server.events(args.run_id):

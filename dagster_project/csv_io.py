@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import os
+import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -147,7 +148,7 @@ class AtomicCsvWriter:
         self.rows = self.bytes = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_abandoned_temp_files(path)
-        descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+        descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer_id()}.", suffix=".tmp")
         self._temp = Path(temp_name)
         self._handle = os.fdopen(descriptor, "wb")
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{path.name}")
@@ -196,15 +197,44 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> int:
     return writer.bytes
 
 
+def writer_id(pid: int | None = None) -> str:
+    """Who writes a temporary file: host, pid and the process's start time. A pid alone is not enough on a
+    PVC: each pod (and each restart of a container) numbers its processes from 1, so a dead run pod's
+    writer and a live process of the next pod can share a pid."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname().replace('.', '-')}_{pid}_{_start_ticks(pid)}"
+
+
 def remove_abandoned_temp_files(path: Path) -> list[Path]:
-    """Delete temporary files a killed writer of `path` left behind (its process no longer exists)."""
+    """Delete temporary files a killed writer of `path` left behind: its process no longer exists, or it ran in
+    another pod or container. Only one writer of a layer runs at a time (the layer's pool), so a writer
+    elsewhere is one whose run ended without cleaning up."""
     removed = []
     for candidate in path.parent.glob(f".{path.name}.*.tmp"):
         owner = candidate.name[len(path.name) + 2 :].split(".", 1)[0]
-        if owner.isdigit() and not _process_alive(int(owner)):
+        if not _writer_alive(owner):
             candidate.unlink(missing_ok=True)
             removed.append(candidate)
     return removed
+
+
+def _writer_alive(owner: str) -> bool:
+    if owner.isdigit():  # a pid alone: files written before writer_id existed
+        return _process_alive(int(owner))
+    host, pid, started = owner.rsplit("_", 2) if owner.count("_") >= 2 else ("", "", "")
+    if not pid.isdigit() or host != socket.gethostname().replace(".", "-"):
+        return False
+    return _process_alive(int(pid)) and _start_ticks(int(pid)) == started
+
+
+def _start_ticks(pid: int) -> str:
+    """The process's start time in clock ticks since boot (/proc/PID/stat, field 22); "0" where there is no
+    /proc (macOS), where the pid and host alone decide."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "0" if not Path("/proc/self/stat").exists() else "gone"
+    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def encode_header(columns: Sequence[str]) -> bytes:

@@ -43,6 +43,21 @@ def source_digest(package_dir: Path = PACKAGE_DIR) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
+class SavedCodeError(Exception):
+    """A saved module does not compile: reloading would replace the last good code with a load error."""
+
+
+def check_saved_code(package_dir: Path = PACKAGE_DIR) -> None:
+    """Compiles every module of the package, as the code server's import would, without importing it."""
+    import traceback
+
+    for path in sorted(package_dir.rglob("*.py")):
+        try:
+            compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+        except SyntaxError as error:
+            raise SavedCodeError("".join(traceback.format_exception_only(error)).rstrip()) from None
+
+
 def stale_assets(nodes: list[dict]) -> list[str]:
     """Stale or missing assets and everything downstream of them. Dagster marks an asset stale when its own
     code or inputs changed; its downstream assets follow only once it is rebuilt (after a new bronze file,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -86,6 +87,24 @@ class Cluster:
         """As a node loss or `kubectl delete pod --force` ends a pod: no grace period, the processes SIGKILLed."""
         self.kubectl("delete", "pod", pod, "--grace-period=0", "--force", "--wait=false")
 
+    def sigkill_container(self, pod: dict) -> int:
+        """SIGKILL every process of the pod's (only) container from the node, as the kernel's OOM killer ends
+        a container: no SIGTERM first; the kubelet restarts it in the same pod. The test cluster's node is
+        this machine, so its processes are found by the container id in their cgroup path."""
+        require_tool("node-root", os.geteuid() == 0, "killing a container's processes needs root on the node")
+        (status,) = pod["status"]["containerStatuses"]
+        container_id = status["containerID"].split("://", 1)[1]
+        killed = 0
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and container_id in (proc / "cgroup").read_text():
+                    os.kill(int(proc.name), signal.SIGKILL)
+                    killed += 1
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        assert killed, f"no process of container {container_id} found on this node"
+        return killed
+
     def delete_namespace(self, timeout: float = 300) -> None:
         """From nothing: the namespace, with the release's and the PVCs' objects (their volumes go too)."""
         if self.exists("namespace", NAMESPACE, namespace=None):
@@ -137,10 +156,27 @@ def with_stand_ins(cluster: Cluster) -> Cluster:
 class Deployed:
     output: str
     seconds: float
+    tag: str
+
+
+@cache
+def _image_sources_digest() -> str:
+    """What the image is built from (.dockerignore admits these): a tag that names it is never reused for
+    other code, which the node (pull policy IfNotPresent) would not fetch again."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = ["Dockerfile", "pyproject.toml", "uv.lock", *sorted(str(p.relative_to(REPO_ROOT))
+             for p in (REPO_ROOT / "dagster_project").rglob("*.py"))]  # fmt: skip
+    for name in files:
+        digest.update(name.encode() + b"\0" + (REPO_ROOT / name).read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def build_and_deploy(cluster: Cluster, run_mode: str, tag: str, timeout: float = 1200) -> Deployed:
-    """`./build-and-deploy.sh --run-mode MODE` as a user runs it, against the test cluster's context."""
+    """`./build-and-deploy.sh --run-mode MODE` as a user runs it, against the test cluster's context. `tag` gets
+    the digest of the image's sources appended."""
+    tag = f"{tag}-{_image_sources_digest()}"
     started = time.monotonic()
     done = subprocess.run(
         [str(REPO_ROOT / "build-and-deploy.sh"), "--run-mode", run_mode, "--tag", tag, "--context", cluster.context,
@@ -149,4 +185,4 @@ def build_and_deploy(cluster: Cluster, run_mode: str, tag: str, timeout: float =
     )  # fmt: skip
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"build-and-deploy.sh --run-mode {run_mode} failed:\n{output[-6000:]}"
-    return Deployed(output, time.monotonic() - started)
+    return Deployed(output, time.monotonic() - started, tag)

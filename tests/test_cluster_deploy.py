@@ -85,12 +85,12 @@ def test_inprocess_deploy_from_nothing(cluster):
 
     pvcs = {p["metadata"]["name"]: p["status"]["phase"] for p in cluster.get("pvc")["items"]}
     assert pvcs == {**dict.fromkeys(LAYER_PVCS, "Bound"), "postgres-pvc": "Bound"}
-    postgres = cluster.get("deployment", "postgres")
+    postgres = cluster.get("statefulset", "postgres")
     assert postgres["status"].get("readyReplicas") == 1
     code_server = cluster.get("deployment", USER_CODE)
     assert code_server["status"].get("readyReplicas") == 1
     (container,) = code_server["spec"]["template"]["spec"]["containers"]
-    assert container["image"] == f"{cluster.registry}/{ENV['IMAGE']}:cluster-test-1"
+    assert container["image"] == f"{cluster.registry}/{ENV['IMAGE']}:{deployed.tag}"
     release = subprocess.run(["helm", "status", ENV["HELM_RELEASE"], "--namespace", NAMESPACE, "-o", "json"],
                              env=cluster.env(), capture_output=True, text=True, check=True)  # fmt: skip
     assert json.loads(release.stdout)["info"]["status"] == "deployed"
@@ -133,6 +133,7 @@ def test_running_the_script_again_changes_nothing(cluster):
 
 def test_k8s_jobs_mode_runs_each_run_as_a_job_on_the_pvcs(cluster, local_outputs):
     deployed = build_and_deploy(cluster, "k8s-jobs", tag="cluster-test-2")
+    tag = deployed.tag
     TIMES["build-and-deploy k8s-jobs (switch)"] = deployed.seconds
     webserver = Webserver(UI_URL)
     started = time.monotonic()
@@ -142,7 +143,7 @@ def test_k8s_jobs_mode_runs_each_run_as_a_job_on_the_pvcs(cluster, local_outputs
                    f"the Job {job_name}", poll=0.5)  # fmt: skip
     pod_spec = job["spec"]["template"]["spec"]
     (container,) = pod_spec["containers"]
-    assert container["image"] == f"{cluster.registry}/{ENV['IMAGE']}:cluster-test-2"
+    assert container["image"] == f"{cluster.registry}/{ENV['IMAGE']}:{tag}"
     claims = {v["persistentVolumeClaim"]["claimName"] for v in pod_spec["volumes"] if "persistentVolumeClaim" in v}
     assert claims == set(LAYER_PVCS)
     assert pod_spec["securityContext"]["fsGroup"] == int(ENV["APP_GID"])

@@ -95,9 +95,18 @@ def test_a_failing_write_removes_its_temporary_file_and_keeps_the_old_file(tmp_p
 
 def test_temporary_files_of_live_writers_are_left_alone(tmp_path):
     target = tmp_path / "silver_data.csv"
-    live = tmp_path / f".silver_data.csv.{os.getpid()}.abc.tmp"
-    dead = tmp_path / ".silver_data.csv.999999999.abc.tmp"
-    for path in (live, dead):
+    me = csv_io.writer_id()
+    host, pid, started = me.rsplit("_", 2)
+    live = tmp_path / f".silver_data.csv.{me}.abc.tmp"
+    abandoned = {
+        "dead process": tmp_path / f".silver_data.csv.{host}_999999999_{started}.abc.tmp",
+        # A pod after a restart numbers its processes from 1 again: the same pid, started at another time.
+        "pid reused": tmp_path / f".silver_data.csv.{host}_{pid}_1.abc.tmp",
+        # A run pod that was killed: only one writer of a layer runs at a time, so it is not writing anymore.
+        "other pod": tmp_path / f".silver_data.csv.dagster-run-0a1b2c-xyz_{pid}_{started}.abc.tmp",
+        "pid only, dead (older files)": tmp_path / ".silver_data.csv.999999999.abc.tmp",
+    }
+    for path in (live, *abandoned.values()):
         path.write_text("partial")
-    assert csv_io.remove_abandoned_temp_files(target) == [dead]
-    assert live.exists() and not dead.exists()
+    assert sorted(csv_io.remove_abandoned_temp_files(target)) == sorted(abandoned.values())
+    assert live.exists() and not any(path.exists() for path in abandoned.values())

@@ -26,6 +26,9 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 
 # The issue's bound from the moment the worker dies (or the code server is back) to the run's FAILURE.
 DETECTION_SECONDS = 20
+RUNS_IN_PROGRESS = """
+{ runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED]}) { ... on Runs { results { runId } } } }
+"""
 
 
 def started_stack(workdir: Path, **options) -> LocalStack:
@@ -96,7 +99,12 @@ class LongRun:
         assert final == self.expected, "the run after the fault did not write what the reference computes"
         for name in OUTPUTS:
             assert after_fault[name] in (self.before[name], final[name]), f"{name} was left half-written"
+        # Run retries re-execute the failed run too: a temporary file of that live retry is not a leftover.
+        wait_for(self.no_run_in_progress, 600, "every run (the automatic retry included) to end")
         assert list(self.stack.data_root.rglob("*.tmp")) == [], "a temporary file was left behind"
+
+    def no_run_in_progress(self) -> bool:
+        return not self.server.graphql(RUNS_IN_PROGRESS, {})["runsOrError"]["results"]
 
 
 def code_server_listening(stack: LocalStack) -> bool:

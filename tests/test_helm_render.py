@@ -208,7 +208,7 @@ def test_storage_points_at_the_postgres_in_k8s(rendered):
     instance = instance_config(objects)
     service = k8s_manifest("postgres.yaml", "Service")
     secret = k8s_manifest("postgres.yaml", "Secret")
-    (postgres,) = k8s_manifest("postgres.yaml", "Deployment")["spec"]["template"]["spec"]["containers"]
+    (postgres,) = k8s_manifest("postgres.yaml", "StatefulSet")["spec"]["template"]["spec"]["containers"]
     postgres_env = {e["name"]: e.get("value") for e in postgres["env"]}
     for storage in ("run_storage", "event_log_storage", "schedule_storage"):
         db = instance[storage]["config"]["postgres_db"]
@@ -246,7 +246,7 @@ def effective_pull_policy(container: dict) -> str:
 def test_every_image_is_official_pinned_and_pulled_only_if_missing(rendered):
     _, objects = rendered
     images = {c["image"]: effective_pull_policy(c) for _, spec in pod_specs(objects) for c in containers(spec)}
-    (postgres,) = k8s_manifest("postgres.yaml", "Deployment")["spec"]["template"]["spec"]["containers"]
+    (postgres,) = k8s_manifest("postgres.yaml", "StatefulSet")["spec"]["template"]["spec"]["containers"]
     # The list docs/deploy.md's "Images the release pulls" section documents.
     assert set(images) == {
         f"{ENV['IMAGE']}:{IMAGE_TAG}",

@@ -83,18 +83,19 @@ def test_ui_nodeport_service():
 
 
 def test_postgres_uses_the_official_image_and_the_chart_secret():
-    deployment = by_kind("Deployment")["postgres"]
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    statefulset = by_kind("StatefulSet")["postgres"]
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
     repository, _, tag = container["image"].rpartition(":")
     assert repository == "docker.io/library/postgres"
     assert tag and tag != "latest"
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    # One pod at a time on the data directory: a replacement starts only once the old pod is gone.
+    assert statefulset["spec"]["replicas"] == 1
     password = next(e for e in container["env"] if e["name"] == "POSTGRES_PASSWORD")
     secret_ref = password["valueFrom"]["secretKeyRef"]
     helm_values = yaml.safe_load((REPO_ROOT / "helm" / "values.yaml").read_text())
     assert secret_ref == {"name": helm_values["global"]["postgresqlSecretName"], "key": "postgresql-password"}
     assert secret_ref["name"] in by_kind("Secret")
-    claims = [v["persistentVolumeClaim"]["claimName"] for v in deployment["spec"]["template"]["spec"]["volumes"]]
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in statefulset["spec"]["template"]["spec"]["volumes"]]
     assert claims == ["postgres-pvc"]
 
 
@@ -102,7 +103,7 @@ def test_images_are_official_or_our_own():
     images = {
         container["image"]
         for obj in all_objects()
-        if obj["kind"] in {"Deployment", "Job"}
+        if obj["kind"] in {"Deployment", "StatefulSet", "Job"}
         for container in obj["spec"]["template"]["spec"]["containers"]
     }
     assert images == {"docker.io/library/postgres:17-bookworm", f"{ENV['IMAGE']}:latest"}

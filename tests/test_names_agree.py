@@ -50,6 +50,8 @@ def test_user_deployment_names_image_port_and_location():
     assert deployment["image"]["repository"] == ENV["IMAGE"]
     assert deployment["image"]["pullPolicy"] == "IfNotPresent"
     assert deployment["port"] == int(ENV["CODE_SERVER_PORT"])
+    # The readiness probe checks that same port (a values file cannot refer to `port`).
+    assert f'"localhost:{ENV["CODE_SERVER_PORT"]}"' in deployment["readinessProbe"]["exec"]["command"][-1]
     assert deployment["env"]["DATA_ROOT"] == ENV["DATA_ROOT"]
 
 
@@ -102,7 +104,7 @@ def test_namespace_manifest():
 def test_chart_database_settings_match_the_postgres_manifest():
     values = yaml_file("helm/values.yaml")
     objects = {o["kind"]: o for o in k8s_objects("postgres.yaml")}
-    (container,) = objects["Deployment"]["spec"]["template"]["spec"]["containers"]
+    (container,) = objects["StatefulSet"]["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     postgresql = values["postgresql"]
     assert postgresql["enabled"] is False

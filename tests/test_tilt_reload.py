@@ -6,7 +6,6 @@ server process still serving."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -99,10 +98,24 @@ def test_sync_then_reload_step_makes_the_next_run_use_the_edit(synced_stack, tmp
     )
 
 
-def test_a_broken_edit_fails_the_reload_step_loudly(synced_stack):
-    """Tilt shows a failed run step as a failed live update, so a syntax error must exit non-zero."""
+def test_a_broken_edit_fails_the_reload_step_loudly_and_keeps_the_last_good_code(synced_stack):
+    """Tilt shows a failed run step as a failed live update, so a syntax error must exit non-zero, with the
+    compiler's message; the location is not reloaded (Dagster would replace the code with a load error), and
+    the next good save reloads."""
     steps, package_dir, local = synced_stack
-    (package_dir / "silver_asset.py").write_text("def broken(:\n")
+    server = local.webserver()
+    served = {node["opVersion"] for node in server.assets() if node["isMaterializable"]}
+    source = (package_dir / "silver_asset.py").read_text()
+    (package_dir / "silver_asset.py").write_text(source + "\ndef broken(:\n")
     result = run_reload_step(steps, package_dir, local)
     assert result.returncode != 0
-    assert re.search(r"SyntaxError|silver_asset", result.stderr), result.stderr
+    assert 'silver_asset.py", line' in result.stderr and "SyntaxError" in result.stderr, result.stderr
+    assert "keeps serving the last code that loaded" in result.stderr
+    assert server.load_error() is None
+    assert {node["opVersion"] for node in server.assets() if node["isMaterializable"]} == served
+
+    (package_dir / "silver_asset.py").write_text(source.replace(ANCHOR, f"{ANCHOR}        logger.info('fixed')\n", 1))
+    fixed = run_reload_step(steps, package_dir, local)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "it serves the saved code" in fixed.stdout
+    assert {node["opVersion"] for node in server.assets() if node["isMaterializable"]} != served

@@ -366,12 +366,12 @@ def test_the_test_clusters_stand_ins_replace_the_official_images_only_when_set(t
     """POSTGRES_IMAGE and EXTRA_HELM_VALUES, as build-and-deploy.sh reads them (.ci/build-images.sh prints both)."""
 
     def postgres_image(run) -> str:
-        (deployment,) = [o for o in run.resources["postgres"].objects if o["kind"] == "Deployment"]
-        return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        (statefulset,) = [o for o in run.resources["postgres"].objects if o["kind"] == "StatefulSet"]
+        return statefulset["spec"]["template"]["spec"]["containers"][0]["image"]
 
     official = tiltfile_result()
     manifest = next(
-        o for o in yaml.safe_load_all((REPO / "k8s/postgres.yaml").read_text()) if o["kind"] == "Deployment"
+        o for o in yaml.safe_load_all((REPO / "k8s/postgres.yaml").read_text()) if o["kind"] == "StatefulSet"
     )
     assert postgres_image(official) == manifest["spec"]["template"]["spec"]["containers"][0]["image"]
     overlay = tmp_path / "values-test-cluster.yaml"

@@ -72,11 +72,14 @@ def write_kubeconfig(path: Path, contexts: list[str], current: str) -> Path:
     return path
 
 
-def tilt_environment(home: Path, context: str, environ: dict[str, str] | None) -> dict[str, str]:
+def tilt_environment(home: Path, context: str, environ: dict[str, str] | None,
+                     kubeconfig: str | None = None) -> dict[str, str]:  # fmt: skip
     """What Tilt runs with: the test's kubeconfig and HOME, the local extension repo, no user's Tilt settings.
-    The chart comes from the default repository unless `environ` names one (DAGSTER_CHART)."""
+    The chart comes from the default repository unless `environ` names one (DAGSTER_CHART). Without a
+    `kubeconfig` (a real cluster's), the contexts lead nowhere."""
     home.mkdir(parents=True, exist_ok=True)
-    kubeconfig = write_kubeconfig(home / "kubeconfig", sorted({context, "orbstack"}), context)
+    if kubeconfig is None:
+        kubeconfig = write_kubeconfig(home / "kubeconfig", sorted({context, "orbstack"}), context)
     ignored = ("TILT_PORT", "TILT_HOST", "DAGSTER_CHART", "PYTHON_IMAGE", "HELM_SKIP_SCHEMA_VALIDATION")
     env = {key: value for key, value in os.environ.items() if key not in ignored}
     return {**env, "HOME": str(home), "KUBECONFIG": str(kubeconfig), "TILT_EXTENSIONS_REPO": extensions_repo(),
@@ -266,9 +269,9 @@ class TiltUp:
     """`tilt up` on its own port and HOME until the Tiltfile has loaded; `get` reads Tilt's API objects."""
 
     def __init__(self, *args: str, context: str = "orbstack", environ: dict[str, str] | None = None,
-                 tiltfile: Path = TILTFILE, workdir: Path | None = None):  # fmt: skip
+                 tiltfile: Path = TILTFILE, workdir: Path | None = None, kubeconfig: str | None = None):  # fmt: skip
         self.home = workdir or Path(tempfile.mkdtemp(prefix="tilt-up-"))
-        self.env = tilt_environment(self.home, context, environ)
+        self.env = tilt_environment(self.home, context, environ, kubeconfig)
         self.port = free_port()
         self.log = self.home / "tilt-up.log"
         self.command = [tilt_binary(), "up", "--port", str(self.port), "--host", "127.0.0.1", "--stream",
@@ -346,13 +349,20 @@ def buttons(*args: str, context: str = "orbstack") -> dict[str, Button]:
         return session.buttons()
 
 
-def tilt_ci(tiltfile: Path, *args: str, context: str = "orbstack", timeout: float = 180) -> subprocess.CompletedProcess:
+def tilt_ci(
+    tiltfile: Path,
+    *args: str,
+    context: str = "orbstack",
+    timeout: float = 180,
+    environ: dict[str, str] | None = None,
+    kubeconfig: str | None = None,
+) -> subprocess.CompletedProcess:
     """`tilt ci` of `tiltfile` on its own port and HOME, to its end: exit code and everything it printed."""
     home = Path(tempfile.mkdtemp(prefix="tilt-ci-"))
     try:
         command = [tilt_binary(), "ci", "--port", str(free_port()), "--file", str(tiltfile), "--timeout",
                    f"{int(timeout)}s", "--", *args]  # fmt: skip
-        return subprocess.run(command, cwd=tiltfile.parent, env=tilt_environment(home, context, None),
+        return subprocess.run(command, cwd=tiltfile.parent, env=tilt_environment(home, context, environ, kubeconfig),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=timeout + 30)  # fmt: skip
     finally:
