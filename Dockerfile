@@ -97,4 +97,4 @@ EXPOSE 3030
 ENTRYPOINT ["tini", "-g", "--"]
 # The chart's codeServerArgs command, so `docker run dagster-repo` alone serves the location. `dagster`, not
 # `dg`: dg has no code-server command (and is not installed in the image).
-CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "3030", "-m", "dagster_project"]
+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "3030", "-m", "dagster_project.definitions"]

@@ -24,11 +24,11 @@ import yaml
 from dagster import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
-from dagster_project.control import Webserver
+from dagster_project.control.client import DEFAULT_LOCATION as LOCATION
+from dagster_project.control.client import Webserver
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-LOCATION = "dagster-repo"
 
 
 def free_port() -> int:
@@ -96,7 +96,7 @@ class LocalStack:
         self._spawn(
             "code-server",
             [BIN / "dagster", "code-server", "start", "-h", "127.0.0.1", "-p", str(self.grpc_port),
-             "-m", "dagster_project", "--location-name", LOCATION],
+             "-m", "dagster_project.definitions", "--location-name", LOCATION],
             {**self.environment(), "DAGSTER_HOME": str(self.code_server_home)},
             cwd=self.code_dir,
         )  # fmt: skip

@@ -11,13 +11,14 @@ import pyarrow as pa
 import pytest
 from dagster import AssetCheckSeverity, materialize
 
-from dagster_project import checks, rules
-from dagster_project.bronze_asset import bronze_orders
-from dagster_project.contract import GOLD_COLUMNS, SILVER_COLUMNS
-from dagster_project.csv_io import read_csv_columns
-from dagster_project.gold_asset import gold_region_sales
-from dagster_project.resources import LayerStorage
-from dagster_project.silver_asset import silver_orders
+from dagster_project.contract import rules
+from dagster_project.contract.names import GOLD_COLUMNS, SILVER_COLUMNS
+from dagster_project.defs import checks
+from dagster_project.defs.assets.bronze import bronze_orders
+from dagster_project.defs.assets.gold import gold_region_sales
+from dagster_project.defs.assets.silver import silver_orders
+from dagster_project.defs.resources import LayerStorage
+from tests.frames import read_csv_columns, tally_of
 
 ASSETS = [bronze_orders, silver_orders, gold_region_sales]
 
@@ -31,8 +32,8 @@ def outputs(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
     copy_sample_bronze(root)
     storage = LayerStorage(root=str(root))
     assert materialize(ASSETS, resources={"storage": storage}).success
-    silver = read_csv_columns(storage.silver_path(), SILVER_COLUMNS).frame
-    gold = read_csv_columns(storage.gold_path(), GOLD_COLUMNS).frame
+    silver = read_csv_columns(storage.silver_path(), SILVER_COLUMNS)
+    gold = read_csv_columns(storage.gold_path(), GOLD_COLUMNS)
     assert len(silver) >= 3 and silver["order_id"].is_unique, "the sample must give clean silver to spoil"
     return silver, gold
 
@@ -47,40 +48,36 @@ def with_value(frame: pd.DataFrame, row: int, column: str, value: str) -> pd.Dat
     return changed
 
 
-def tally(silver: pd.DataFrame) -> checks.SilverTally:
-    return checks.SilverTally.of(silver)
-
-
 def silver_cents_of(silver: pd.DataFrame) -> int:
     return checks.silver_cents(silver["total_amount"])
 
 
 def test_clean_outputs_pass_every_check(outputs):
     silver, gold = outputs
-    assert checks.order_id_unique(tally(silver)).passed
-    assert checks.total_amount_non_negative(tally(silver)).passed
-    assert checks.has_rows(tally(silver)).passed
+    assert checks.order_id_unique(tally_of(silver)).passed
+    assert checks.total_amount_non_negative(tally_of(silver)).passed
+    assert checks.has_rows(tally_of(silver)).passed
     assert checks.revenue_matches_silver(silver_cents_of(silver), gold).passed
 
 
 def test_order_id_unique_fails_on_a_repeated_id(outputs):
     silver, _ = outputs
     repeated = silver["order_id"].iloc[0]
-    result = checks.order_id_unique(tally(with_value(silver, 2, "order_id", repeated)))
+    result = checks.order_id_unique(tally_of(with_value(silver, 2, "order_id", repeated)))
     assert result.passed is False, f"order_id_unique passed on a silver where {repeated} appears twice"
     assert metadata(result) == {"duplicated_rows": 2, "examples": repeated}
 
 
 def test_total_amount_non_negative_fails_on_a_negative_total(outputs):
     silver, _ = outputs
-    result = checks.total_amount_non_negative(tally(with_value(silver, 1, "total_amount", "-5.00")))
+    result = checks.total_amount_non_negative(tally_of(with_value(silver, 1, "total_amount", "-5.00")))
     assert result.passed is False, "total_amount_non_negative passed on a silver with total_amount -5.00"
     assert metadata(result) == {"negative_rows": 1}
 
 
 def test_has_rows_warns_on_an_empty_silver(outputs):
     silver, _ = outputs
-    result = checks.has_rows(tally(silver.iloc[0:0]))
+    result = checks.has_rows(tally_of(silver.iloc[0:0]))
     assert result.passed is False, "has_rows passed on a silver without rows"
     assert result.severity == AssetCheckSeverity.WARN
     assert metadata(result) == {"rows": 0}

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, materialize
 
-from dagster_project.bronze_asset import bronze_orders
-from dagster_project.gold_asset import gold_region_sales
-from dagster_project.resources import LayerStorage
-from dagster_project.silver_asset import silver_orders
+from dagster_project.defs.assets.bronze import bronze_orders
+from dagster_project.defs.assets.gold import gold_region_sales
+from dagster_project.defs.assets.silver import silver_orders
+from dagster_project.defs.resources import LayerStorage
 from tests.stack import REPO_ROOT
 
 HEADER = "order_id,order_date,customer_id,region,product,category,quantity,unit_price\n"

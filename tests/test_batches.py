@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from dagster import materialize
 
-from dagster_project import csv_io, rules
-from dagster_project.bronze_asset import bronze_orders
-from dagster_project.gold_asset import gold_region_sales
-from dagster_project.resources import LayerStorage
-from dagster_project.silver_asset import silver_orders
+from dagster_project.contract import csv_io, rules
+from dagster_project.defs.assets.bronze import bronze_orders
+from dagster_project.defs.assets.gold import gold_region_sales
+from dagster_project.defs.assets.silver import silver_orders
+from dagster_project.defs.resources import LayerStorage
 from tests.conftest import generated_bronze, layer_files
 
 ROWS = 40_000  # duplicates repeat ids up to 5,000 rows back, so they cross many 64 KiB batches

@@ -16,7 +16,7 @@ import pytest
 
 from bench import reference_duckdb, reference_pandas
 from bench.generate import HEADER, write_bronze
-from dagster_project.contract import REJECT_REASONS
+from dagster_project.contract.names import REJECT_REASONS
 from tests.conftest import BIN, require_tool, run_dagster_job
 
 ROOT = Path(__file__).resolve().parents[1]

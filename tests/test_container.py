@@ -200,9 +200,9 @@ def test_jobs_run_inside_the_container_as_the_app_user(container_stack, project_
 
 
 def with_marker_line(source: str, marker: str) -> str:
-    """silver_asset.py with one more loguru line at the top of the bridged block."""
+    """The silver asset's module with one more loguru line at the top of the bridged block."""
     anchor = re.search(r"^(?P<indent>\s*)with loguru_to_dagster\(context\):\n", source, flags=re.MULTILINE)
-    assert anchor, "silver_asset.py no longer opens `with loguru_to_dagster(context):`; update this test"
+    assert anchor, "defs/assets/silver.py no longer opens `with loguru_to_dagster(context):`; update this test"
     line = f"{anchor['indent']}    logger.info({marker!r})\n"
     return source[: anchor.end()] + line + source[anchor.end() :]
 
@@ -210,8 +210,9 @@ def with_marker_line(source: str, marker: str) -> str:
 def test_live_synced_code_runs_after_a_graphql_reload(container_stack, project_env, metrics):
     container, app_dir = container_stack.container, project_env["APP_DIR"]
     marker = f"live-synced code {secrets.token_hex(4)}"
-    changed = with_marker_line((REPO_ROOT / "dagster_project" / "silver_asset.py").read_text(), marker)
-    archive = tar_of({"dagster_project/silver_asset.py": changed.encode()}, container.uid, container.gid)
+    silver = "dagster_project/defs/assets/silver.py"
+    changed = with_marker_line((REPO_ROOT / silver).read_text(), marker)
+    archive = tar_of({silver: changed.encode()}, container.uid, container.gid)
 
     # What Tilt's live_update does: stream a tar into `tar -x` in the running container, as the image user.
     started = time.perf_counter()
@@ -223,7 +224,7 @@ def test_live_synced_code_runs_after_a_graphql_reload(container_stack, project_e
     finished = time.perf_counter()
 
     assert ("INFO", "silver_orders", marker) in events
-    assert container.exec("cat", f"{app_dir}/dagster_project/silver_asset.py") == changed
+    assert container.exec("cat", f"{app_dir}/{silver}") == changed
     metrics.update(
         live_sync_seconds=round(synced - started, 2),
         reload_seconds=round(reloaded - synced, 2),

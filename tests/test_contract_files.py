@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from dagster import materialize
 
-from dagster_project import defs
-from dagster_project.bronze_asset import bronze_orders
-from dagster_project.gold_asset import gold_region_sales
-from dagster_project.resources import LayerStorage
-from dagster_project.silver_asset import silver_orders
+from dagster_project.definitions import defs
+from dagster_project.defs.assets.bronze import bronze_orders
+from dagster_project.defs.assets.gold import gold_region_sales
+from dagster_project.defs.assets.silver import silver_orders
+from dagster_project.defs.resources import LayerStorage
 from tests.conftest import run_dagster_job
 
 # BOM, header names padded, mixed case and reordered, an extra column, a quoted comma and a quoted newline.

@@ -10,20 +10,20 @@ import pandas as pd
 import pytest
 from dagster import materialize
 
-from dagster_project import csv_io
-from dagster_project.bronze_asset import bronze_orders
-from dagster_project.resources import LayerStorage
-from dagster_project.silver_asset import silver_orders
+from dagster_project.contract import csv_io
+from dagster_project.defs.assets.bronze import bronze_orders
+from dagster_project.defs.assets.silver import silver_orders
+from dagster_project.defs.resources import LayerStorage
 from tests.stack import REPO_ROOT
 
 SLOW_WRITER = textwrap.dedent(
     """
     import sys, time
     from dagster import materialize
-    from dagster_project import csv_io
-    from dagster_project.bronze_asset import bronze_orders
-    from dagster_project.resources import LayerStorage
-    from dagster_project.silver_asset import silver_orders
+    from dagster_project.contract import csv_io
+    from dagster_project.defs.assets.bronze import bronze_orders
+    from dagster_project.defs.resources import LayerStorage
+    from dagster_project.defs.assets.silver import silver_orders
 
     def stalled_encode(table, handle):
         handle.write(b"half-written\\n")

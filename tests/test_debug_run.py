@@ -32,7 +32,7 @@ from tests.dap_client import DapClient
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[1]
-SILVER_SOURCE = REPO / "dagster_project" / "silver_asset.py"
+SILVER_SOURCE = REPO / "dagster_project" / "defs" / "assets" / "silver.py"
 DEBUG_TAGS = {"medallion/debug": "true"}
 # Long enough for the client below to attach on a loaded machine, short enough to test the timeout.
 WAIT_SECONDS = 20

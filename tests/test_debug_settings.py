@@ -1,7 +1,7 @@
 """Debug runs, the parts that need no stack: the port and the tag agree across project.env, the code, the
 chart values, the instance and .vscode/launch.json; launch.json's path mappings turn this checkout's files
 into the paths the image and the live sync give them; bad settings fail with their name; a taken port fails
-the run at the deadline. tests/test_debug_run.py attaches a real client to a real run."""
+the run at the deadline. tests/test_debug_executor.py attaches a real client to a real run."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import pytest
 import yaml
 from dagster import Failure
 
-from dagster_project import control, debug_run
+from dagster_project.contract.names import DEBUG_TAG, DEFAULT_DEBUG_PORT
+from dagster_project.defs import debug_executor
 from tests._project import REPO_ROOT, load_project_env
 from tests.test_tiltfile import dockerfile_paths
 from tests.tilt import tiltfile_result
@@ -44,8 +45,7 @@ def remote_path(local: Path, mappings: list[dict]) -> str:
 
 def test_the_debug_port_agrees_everywhere():
     assert 1024 < PORT < 65536, f"project.env: DEBUG_PORT={PORT} needs no root and must be a TCP port"
-    assert debug_run.DEFAULT_PORT == PORT, "dagster_project/debug_run.py DEFAULT_PORT differs from project.env"
-    assert int(control.DEFAULT_DEBUG_PORT) == PORT, "dagster_project/control.py DEFAULT_DEBUG_PORT differs"
+    assert DEFAULT_DEBUG_PORT == PORT, "dagster_project/contract/names.py DEFAULT_DEBUG_PORT differs from project.env"
     (deployment,) = yaml.safe_load((REPO_ROOT / "helm/values.yaml").read_text())["dagster-user-deployments"][
         "deployments"
     ]
@@ -55,8 +55,7 @@ def test_the_debug_port_agrees_everywhere():
 
 
 def test_the_debug_tag_and_its_limit_agree():
-    assert control.DEBUG_TAG == debug_run.DEBUG_TAG
-    wanted = [{"key": debug_run.DEBUG_TAG, "value": "true", "limit": 1}]
+    wanted = [{"key": DEBUG_TAG, "value": "true", "limit": 1}]
     instance = yaml.safe_load((REPO_ROOT / "dagster_home/dagster.yaml").read_text())
     assert instance["concurrency"]["runs"]["tag_concurrency_limits"] == wanted, "dagster_home/dagster.yaml"
     chart = yaml.safe_load((REPO_ROOT / "helm/values.yaml").read_text())
@@ -66,17 +65,17 @@ def test_the_debug_tag_and_its_limit_agree():
 def test_attach_maps_the_checkout_onto_the_images_code_and_the_live_sync():
     attach = launch_configurations()["Attach to Dagster run"]
     assert (attach["type"], attach["request"]) == ("debugpy", "attach")
-    silver = REPO_ROOT / "dagster_project" / "silver_asset.py"
-    assert silver.is_file()
-    mapped = remote_path(silver, attach["pathMappings"])
+    package, silver = REPO_ROOT / "dagster_project", "defs/assets/silver.py"
+    assert (package / silver).is_file()
+    mapped = remote_path(package / silver, attach["pathMappings"])
 
     image = dockerfile_paths()
-    assert mapped == f"{image['COPY dagster_project']}/silver_asset.py", "the image's copy (Dockerfile)"
+    assert mapped == f"{image['COPY dagster_project']}/{silver}", "the image's copy (Dockerfile)"
     live_update = tiltfile_result("--run-mode=inprocess").images[ENV["IMAGE"]].live_update
     (sync,) = live_update["syncs"]
-    assert Path(live_update["basePath"]) / sync["localPath"] == silver.parent
-    assert mapped == f"{sync['containerPath'].rstrip('/')}/silver_asset.py", "the live sync (Tiltfile)"
-    assert mapped == f"{ENV['APP_DIR']}/dagster_project/silver_asset.py", "project.env APP_DIR"
+    assert Path(live_update["basePath"]) / sync["localPath"] == package
+    assert mapped == f"{sync['containerPath'].rstrip('/')}/{silver}", "the live sync (Tiltfile)"
+    assert mapped == f"{ENV['APP_DIR']}/dagster_project/{silver}", "project.env APP_DIR"
 
 
 def test_attach_locally_needs_no_mapping():
@@ -88,13 +87,13 @@ def test_attach_locally_needs_no_mapping():
 
 @pytest.mark.parametrize(("value", "wanted"), [(None, False), ("false", False), ("true", True), (" TRUE ", True)])
 def test_the_tag_is_read_as_a_yes_or_no(value, wanted):
-    tags = {} if value is None else {debug_run.DEBUG_TAG: value}
-    assert debug_run.wants_debugger(tags) is wanted
+    tags = {} if value is None else {DEBUG_TAG: value}
+    assert debug_executor.wants_debugger(tags) is wanted
 
 
 def test_a_tag_that_is_neither_fails_naming_it():
     with pytest.raises(Failure, match=r'medallion/debug must be "true" or "false", not \'yes please\''):
-        debug_run.wants_debugger({debug_run.DEBUG_TAG: "yes please"})
+        debug_executor.wants_debugger({DEBUG_TAG: "yes please"})
 
 
 BAD_SETTINGS = [("DEBUG_PORT", "http"), ("DEBUG_PORT", "70000"), ("DEBUG_WAIT_SECONDS", "0")]
@@ -103,7 +102,7 @@ BAD_SETTINGS = [("DEBUG_PORT", "http"), ("DEBUG_PORT", "70000"), ("DEBUG_WAIT_SE
 @pytest.mark.parametrize(("name", "value"), BAD_SETTINGS)
 def test_bad_settings_fail_naming_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
-    read = debug_run.debug_port if name == "DEBUG_PORT" else debug_run.wait_seconds
+    read = debug_executor.debug_port if name == "DEBUG_PORT" else debug_executor.wait_seconds
     with pytest.raises(Failure, match=f"{name}='{value}' must be a whole number"):
         read()
 
@@ -116,7 +115,7 @@ def test_a_port_held_by_another_program_fails_at_the_deadline_naming_the_port():
         port = holder.getsockname()[1]
         script = (
             "import logging, sys\n"
-            "from dagster_project.debug_run import DebuggerNotAttached, wait_for_debugger\n"
+            "from dagster_project.defs.debug_executor import DebuggerNotAttached, wait_for_debugger\n"
             "try:\n"
             f"    wait_for_debugger(logging.getLogger('run'), {port}, 2)\n"
             "except DebuggerNotAttached as error:\n"

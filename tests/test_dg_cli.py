@@ -1,7 +1,7 @@
 """The commands users type go through `dg`, and none of them prints a warning: `make run`, `make dev` and
 `make check-defs` are run through make itself (this venv, a temporary DATA_ROOT and DAGSTER_HOME) and their whole
 output is scanned; `make test` checks the definitions before the suite; `dg list defs` lists what
-repository.py wires.
+definitions.py wires.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 import requests
 import yaml
 
-from dagster_project.repository import defs
+from dagster_project.definitions import defs
 from tests._project import load_project_env
 from tests.conftest import BIN, dg_env, require_tool
 from tests.stack import REPO_ROOT, copy_sample_bronze, free_port, wait_for
@@ -77,13 +77,15 @@ def test_the_dg_project_keeps_the_layout_the_code_server_image_and_chart_load():
     dg = pyproject["tool"]["dg"]
     assert dg["directory_type"] == "project"
     package = dg["project"]["root_module"]
-    assert dg["project"]["code_location_target_module"] == package
+    assert dg["project"]["defs_module"] == f"{package}.defs"
+    module = dg["project"]["code_location_target_module"]
+    assert module == f"{package}.definitions"
     assert dg["project"]["code_location_name"] == load_project_env()["CODE_LOCATION"]
     (deployment,) = yaml.safe_load((REPO_ROOT / "helm/values.yaml").read_text())["dagster-user-deployments"][
         "deployments"
     ]
-    assert deployment["codeServerArgs"] == ["-m", package]
-    assert f'"-m", "{package}"]' in (REPO_ROOT / "Dockerfile").read_text()
+    assert deployment["codeServerArgs"] == ["-m", module]
+    assert f'"-m", "{module}"]' in (REPO_ROOT / "Dockerfile").read_text()
     version = load_project_env()["DAGSTER_VERSION"]
     dev_pins = pyproject["project"]["optional-dependencies"]["dev"]
     for name in ("dagster-dg-cli", "dagster-dg-core", "dagster-cloud-cli", "dagster-webserver"):
@@ -92,8 +94,8 @@ def test_the_dg_project_keeps_the_layout_the_code_server_image_and_chart_load():
 
 def test_the_scan_finds_the_warning_a_superseded_command_prints(tmp_path):
     """The scanner's counter-check: `dagster definitions validate`, which dg check defs supersedes, warns."""
-    done = subprocess.run([BIN / "dagster", "definitions", "validate", "-m", "dagster_project"], cwd=REPO_ROOT,
-                          env=user_env(tmp_path), capture_output=True, text=True, timeout=300)  # fmt: skip
+    command = [BIN / "dagster", "definitions", "validate", "-m", "dagster_project.definitions"]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=user_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     found = warnings_in(done.stdout + done.stderr)
     assert any("SupersessionWarning" in line and "dg check defs" in line for line in found), found
@@ -131,12 +133,10 @@ def test_make_test_reports_a_definitions_error_before_running_the_suite(make, tm
     (project / "dagster_project" / "typo_job.py").write_text(
         'from dagster import define_asset_job\n\ntypo_job = define_asset_job("typo_job", selection="silver_ordres")\n'
     )
-    wiring = project / "dagster_project" / "repository.py"
+    wiring = project / "dagster_project" / "definitions.py"
     source = wiring.read_text()
-    source = source.replace(
-        "from dagster_project.silver_asset import silver_orders\n",
-        "from dagster_project.silver_asset import silver_orders\nfrom dagster_project.typo_job import typo_job\n",
-    )
+    last_import = "from dagster_project.defs.sensors.run_guard import release_dead_runs\n"
+    source = source.replace(last_import, f"{last_import}from dagster_project.typo_job import typo_job\n")
     wiring.write_text(source.replace("jobs=[bronze_to_silver_job,", "jobs=[typo_job, bronze_to_silver_job,"))
     env = {**user_env(tmp_path), "PYTHONPATH": str(project)}  # the copy, not the checkout's editable install
     done = subprocess.run(make_command(make, "test", directory=project), env=env, capture_output=True, text=True,
@@ -158,7 +158,7 @@ def test_dg_list_defs_shows_the_three_assets_three_jobs_and_the_checks(tmp_path)
     jobs = sorted(job["name"] for job in listed["jobs"])
     assert jobs == ["bronze_to_silver_job", "medallion_job", "silver_to_gold_job"]
     wired_checks = {key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys}
-    assert wired_checks, "repository.py wires no asset check"
+    assert wired_checks, "definitions.py wires no asset check"
     assert {check["key"] for check in listed["asset_checks"]} == wired_checks
     assert warnings_in(done.stderr) == []
 

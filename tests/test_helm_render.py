@@ -7,7 +7,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from dagster_project import debug_run
+from dagster_project.contract.names import DEBUG_TAG
 from tests._helm import (
     IMAGE_TAG,
     RUN_MODES,
@@ -71,7 +71,7 @@ def test_user_code_runs_the_deployed_image_as_a_reloadable_code_server(rendered)
         "-p",
         port,
         "-m",
-        "dagster_project",
+        "dagster_project.definitions",
     ]
     env = {e["name"]: e for e in container["env"]}
     assert env["DAGSTER_CURRENT_IMAGE"]["value"] == image
@@ -176,10 +176,10 @@ def test_queue_pools_retries_and_retention_equal_the_local_instance(rendered):
     assert cluster["retention"]["sensor"] == local["retention"]["sensor"]
     assert cluster["concurrency"]["pools"] == {"granularity": "op", "default_limit": 1}
     # No tag limits left over from before the pools: one mechanism serializes the writers of a layer. The one
-    # tag limit is the debug port's (one debug run at a time, debug_run.py), which no layer depends on.
+    # tag limit is the debug port's (one debug run at a time, defs/debug_executor.py), which no layer depends on.
     assert "tag_concurrency_limits" not in cluster["run_coordinator"]["config"]
     assert cluster["concurrency"]["runs"].get("tag_concurrency_limits", []) == [
-        {"key": debug_run.DEBUG_TAG, "value": "true", "limit": 1}
+        {"key": DEBUG_TAG, "value": "true", "limit": 1}
     ]
 
 

@@ -77,7 +77,7 @@ def launched_job(rendered, tmp_path):
         job_name="medallion_job",
         repository_origin=RepositoryPythonOrigin(
             executable_path="/opt/venv/bin/python",
-            code_pointer=ModuleCodePointer("dagster_project", "defs", working_directory=None),
+            code_pointer=ModuleCodePointer("dagster_project.definitions", "defs", working_directory=None),
             container_image=env["DAGSTER_CURRENT_IMAGE"],
             container_context=json.loads(env["DAGSTER_CONTAINER_CONTEXT"]),
         ),

@@ -12,7 +12,7 @@ from dagster import DagsterInstance, asset, materialize
 from dagster._core.instance.ref import InstanceRef
 from loguru import logger
 
-from dagster_project.log_bridge import configured_level, loguru_to_dagster
+from dagster_project.contract.log_bridge import configured_level, loguru_to_dagster
 from tests.conftest import BIN
 from tests.stack import REPO_ROOT
 
@@ -114,10 +114,10 @@ def test_nothing_stays_attached_after_the_step(monkeypatch, capfd):
 MULTIPROCESS_DEFS = """
 from dagster import Definitions, multiprocess_executor
 
-from dagster_project import repository
+from dagster_project import definitions
 
 # The project's definitions with one process per step instead of the project's in-process executor.
-defs = Definitions(assets=repository.defs.assets, jobs=repository.defs.jobs, resources=repository.defs.resources,
+defs = Definitions(assets=definitions.defs.assets, jobs=definitions.defs.jobs, resources=definitions.defs.resources,
                    executor=multiprocess_executor)
 """
 

@@ -5,7 +5,8 @@ import sys
 import pandas as pd
 import pytest
 
-from dagster_project import contract, rules
+from dagster_project.contract import names, rules
+from tests.frames import clean_orders, summarize_regions
 
 VALID = {
     "order_id": "A1",
@@ -20,11 +21,11 @@ VALID = {
 
 
 def frame(*rows: dict) -> pd.DataFrame:
-    return pd.DataFrame([{**VALID, **row} for row in rows], columns=contract.REQUIRED_COLUMNS, dtype="str")
+    return pd.DataFrame([{**VALID, **row} for row in rows], columns=names.REQUIRED_COLUMNS, dtype="str")
 
 
 def reason_of(**changes: str) -> str:
-    result = rules.clean_orders(frame(changes))
+    result = clean_orders(frame(changes))
     return result.rejects["reject_reason"].iloc[0] if len(result.rejects) else ""
 
 
@@ -90,7 +91,7 @@ def test_first_failing_reason_wins(changes, expected):
 
 
 def test_duplicates_are_judged_after_the_other_rules():
-    result = rules.clean_orders(
+    result = clean_orders(
         frame(
             {"order_id": "A1", "quantity": "0"},  # rejected, so it cannot shadow the next A1
             {"order_id": "A1"},  # first surviving A1
@@ -123,7 +124,7 @@ def test_duplicates_are_judged_after_the_other_rules():
     ],
 )
 def test_total_amount_is_exact_and_rounded_half_up(quantity, price, total):
-    result = rules.clean_orders(frame({"quantity": quantity, "unit_price": price}))
+    result = clean_orders(frame({"quantity": quantity, "unit_price": price}))
     assert result.silver["total_amount"].tolist() == [total]
 
 
@@ -132,19 +133,19 @@ def test_total_amount_is_exact_and_rounded_half_up(quantity, price, total):
     [("  nORTH ", "North"), ("south east", "South East"), ("NORTH-WEST", "North-West"), ("x", "X")],
 )
 def test_region_is_trimmed_and_title_cased(region, expected):
-    assert rules.clean_orders(frame({"region": region})).silver["region"].tolist() == [expected]
+    assert clean_orders(frame({"region": region})).silver["region"].tolist() == [expected]
 
 
 def test_values_are_trimmed_and_columns_ordered():
     padded = {name: f"  {value} " for name, value in VALID.items()}
-    result = rules.clean_orders(frame(padded))
-    assert list(result.silver.columns) == list(contract.SILVER_COLUMNS)
+    result = clean_orders(frame(padded))
+    assert list(result.silver.columns) == list(names.SILVER_COLUMNS)
     assert result.silver.iloc[0].tolist() == [*VALID.values(), "39.98", "2024-01"]
 
 
 def test_rejects_keep_trimmed_original_values_and_bronze_order():
-    result = rules.clean_orders(frame({"region": " nORTH ", "quantity": " 0 "}, {"order_id": ""}))
-    assert list(result.rejects.columns) == list(contract.REJECT_COLUMNS)
+    result = clean_orders(frame({"region": " nORTH ", "quantity": " 0 "}, {"order_id": ""}))
+    assert list(result.rejects.columns) == list(names.REJECT_COLUMNS)
     assert result.rejects.iloc[0].tolist() == [
         "A1", "2024-01-15", "C1", "nORTH", "Widget", "Tools", "0", "19.99", 1, "invalid_quantity",
     ]  # fmt: skip
@@ -152,25 +153,25 @@ def test_rejects_keep_trimmed_original_values_and_bronze_order():
 
 
 def test_reject_counts_cover_every_reason():
-    counts = rules.clean_orders(frame({"order_id": ""}, {"order_id": ""}, {"unit_price": "x"})).reject_counts()
-    assert counts == {**dict.fromkeys(contract.REJECT_REASONS, 0), "missing_order_id": 2, "invalid_unit_price": 1}
+    counts = clean_orders(frame({"order_id": ""}, {"order_id": ""}, {"unit_price": "x"})).reject_counts()
+    assert counts == {**dict.fromkeys(names.REJECT_REASONS, 0), "missing_order_id": 2, "invalid_unit_price": 1}
 
 
 def silver_of(*rows: tuple[str, str, str]) -> pd.DataFrame:
     """(region, quantity, total_amount) rows as silver."""
     return pd.DataFrame(
         [{**VALID, "region": r, "quantity": q, "total_amount": t, "order_month": "2024-01"} for r, q, t in rows],
-        columns=contract.SILVER_COLUMNS,
+        columns=names.SILVER_COLUMNS,
         dtype="str",
     )
 
 
 def test_gold_sums_and_sorts_by_revenue_then_region():
-    gold = rules.summarize_regions(
+    gold = summarize_regions(
         silver_of(("West", "1", "10.00"), ("East", "2", "5.00"), ("East", "3", "5.00"), ("Alpha", "1", "10.00"),
                   ("North", "007", "30.10"))
     )  # fmt: skip
-    assert list(gold.columns) == list(contract.GOLD_COLUMNS)
+    assert list(gold.columns) == list(names.GOLD_COLUMNS)
     assert gold.astype(str).values.tolist() == [
         ["North", "1", "7", "30.10", "30.10"],
         ["Alpha", "1", "1", "10.00", "10.00"],
@@ -189,16 +190,16 @@ def test_gold_sums_and_sorts_by_revenue_then_region():
     ],
 )
 def test_average_order_value_rounds_half_up(totals, average):
-    gold = rules.summarize_regions(silver_of(*[("North", "1", total) for total in totals]))
+    gold = summarize_regions(silver_of(*[("North", "1", total) for total in totals]))
     assert gold["avg_order_value"].tolist() == [average]
 
 
 def test_empty_input_gives_header_only_outputs():
-    empty = pd.DataFrame({name: pd.Series([], dtype="str") for name in contract.REQUIRED_COLUMNS})
-    result = rules.clean_orders(empty)
-    assert result.silver.empty and list(result.silver.columns) == list(contract.SILVER_COLUMNS)
-    gold = rules.summarize_regions(result.silver)
-    assert gold.empty and list(gold.columns) == list(contract.GOLD_COLUMNS)
+    empty = pd.DataFrame({name: pd.Series([], dtype="str") for name in names.REQUIRED_COLUMNS})
+    result = clean_orders(empty)
+    assert result.silver.empty and list(result.silver.columns) == list(names.SILVER_COLUMNS)
+    gold = summarize_regions(result.silver)
+    assert gold.empty and list(gold.columns) == list(names.GOLD_COLUMNS)
 
 
 def test_trimming_removes_exactly_what_pythons_str_strip_removes():
@@ -206,4 +207,4 @@ def test_trimming_removes_exactly_what_pythons_str_strip_removes():
     assert set(rules.WHITESPACE) == {chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace()}
     padded = "".join(rules.WHITESPACE) + "Nörth\u00a0Ost" + "".join(rules.WHITESPACE)
     assert reason_of(region=padded) == ""
-    assert rules.clean_orders(frame({"region": padded})).silver["region"].iloc[0] == padded.strip().title()
+    assert clean_orders(frame({"region": padded})).silver["region"].iloc[0] == padded.strip().title()

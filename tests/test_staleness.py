@@ -96,15 +96,15 @@ def test_first_refresh_materializes_everything_missing_then_nothing(synced):
     ("module", "old", "new", "stale"),
     [
         # A real change in the silver asset: silver changed (its code), gold follows (its input is stale).
-        ("silver_asset", 'logger.info("cleaning bronze rows from {}', 'logger.info("cleaning bronze rows now from {}',
-         {"silver_orders", "gold_region_sales"}),
+        ("defs/assets/silver", 'logger.info("cleaning bronze rows from {}',
+         'logger.info("cleaning bronze rows now from {}', {"silver_orders", "gold_region_sales"}),
         # The rules both layers use.
-        ("rules", "\ndef ", "\nUNUSED_BY_THE_RULES = 1\n\n\ndef ", {"silver_orders", "gold_region_sales"}),
+        ("contract/rules", "\ndef ", "\nUNUSED_BY_THE_RULES = 1\n\n\ndef ", {"silver_orders", "gold_region_sales"}),
         # Gold's own module: only gold.
-        ("gold_asset", 'logger.info("{} regions summarized"', 'logger.info("{} regions summarized!"',
+        ("defs/assets/gold", 'logger.info("{} regions summarized"', 'logger.info("{} regions summarized!"',
          {"gold_region_sales"}),
         # Comments, blank lines and docstrings never change what a step writes: nothing is stale.
-        ("silver_asset", "    with loguru_to_dagster(context):\n",
+        ("defs/assets/silver", "    with loguru_to_dagster(context):\n",
          "    # a comment-only edit\n\n    with loguru_to_dagster(context):\n", set()),
     ],
     ids=["silver-asset", "rules", "gold-asset", "comment-only"],
@@ -149,10 +149,10 @@ def test_refresh_waits_for_the_synced_files_and_the_reload(synced):
     it launches the refresh only once the served code is the new code."""
     stack, package = synced
     all_fresh(stack, package)
-    edited = (package / "gold_asset.py").read_text().replace('"gold done in', '"gold finished in', 1)
+    edited = (package / "defs" / "assets" / "gold.py").read_text().replace('"gold done in', '"gold finished in', 1)
     laptop = package.parent.parent / "laptop" / "dagster_project"
     shutil.copytree(package, laptop, ignore=shutil.ignore_patterns("__pycache__"))
-    (laptop / "gold_asset.py").write_text(edited)
+    (laptop / "defs" / "assets" / "gold.py").write_text(edited)
     digest = subprocess.run(["sh", REPO_ROOT / "tilt" / "source-digest.sh", laptop], capture_output=True,
                             text=True, check=True).stdout.strip()  # fmt: skip
     waiting = subprocess.Popen(
@@ -161,7 +161,7 @@ def test_refresh_waits_for_the_synced_files_and_the_reload(synced):
         cwd=package.parent, env={**os.environ, "PYTHONPATH": str(package.parent)},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    (package / "gold_asset.py").write_text(edited)  # the sync lands
+    (package / "defs" / "assets" / "gold.py").write_text(edited)  # the sync lands
     stack.webserver().reload()  # the live update's reload
     output, _ = waiting.communicate(timeout=300)
     assert waiting.returncode == 0, output
@@ -174,12 +174,12 @@ def test_refresh_waits_for_the_synced_files_and_the_reload(synced):
 
 @pytest.mark.parametrize(
     ("bad_line", "said"),
-    [("def broken(:", "gold_asset.py, line "), ("from dagster_project.no_such_module import x", "does not load")],
+    [("def broken(:", "gold.py, line "), ("from dagster_project.no_such_module import x", "does not load")],
     ids=["syntax-error", "import-error"],
 )
 def test_refresh_says_so_when_the_saved_code_does_not_load(synced, bad_line, said):
     stack, package = synced
-    module = package / "gold_asset.py"
+    module = package / "defs" / "assets" / "gold.py"
     good = module.read_text()
     module.write_text(f"{good}\n{bad_line}\n")
     try:
@@ -200,14 +200,14 @@ def test_a_queued_refresh_is_reused_only_when_it_covers_the_new_edit(synced):
     all_fresh(stack, package)
     stack.kill("daemon")  # nothing leaves the queue meanwhile
     try:
-        append_and_reload(stack, package, "gold_asset", "QUEUED_EDIT = 1")
+        append_and_reload(stack, package, "defs/assets/gold", "QUEUED_EDIT = 1")
         first = control(stack, package, "refresh")
         assert "refreshing gold_region_sales" in first.stdout, first.stdout + first.stderr
-        append_and_reload(stack, package, "gold_asset", "QUEUED_EDIT = 2")
+        append_and_reload(stack, package, "defs/assets/gold", "QUEUED_EDIT = 2")
         again = control(stack, package, "refresh")
         assert "already queued for gold_region_sales" in again.stdout, again.stdout + again.stderr
         assert run_id_of(again.stdout) == run_id_of(first.stdout)
-        append_and_reload(stack, package, "silver_asset", "QUEUED_EDIT = 3")
+        append_and_reload(stack, package, "defs/assets/silver", "QUEUED_EDIT = 3")
         wider = control(stack, package, "refresh")
         assert "refreshing gold_region_sales, silver_orders" in wider.stdout, wider.stdout + wider.stderr
         assert run_id_of(wider.stdout) != run_id_of(first.stdout)

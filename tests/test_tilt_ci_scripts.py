@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.refresh import source_digest
+from dagster_project.control.refresh import source_digest
 from tests._project import REPO_ROOT
 from tests.tilt import Resource, tilt_ci, tiltfile_result
 

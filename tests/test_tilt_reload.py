@@ -1,5 +1,5 @@
 """The Tiltfile's live_update, replayed on a real local Dagster stack (code server + webserver + daemon, as the
-chart runs them in inprocess mode): copy an edited silver_asset.py over the code server's copy (Tilt's sync),
+chart runs them in inprocess mode): copy an edited defs/assets/silver.py over the code server's copy (Tilt's sync),
 run the Tiltfile's own reload step against the webserver, and the next run logs the edit, with the same code
 server process still serving."""
 
@@ -73,15 +73,15 @@ def test_sync_then_reload_step_makes_the_next_run_use_the_edit(synced_stack, tmp
     steps, package_dir, local = synced_stack
     code_server_pid = local.processes["code-server"].pid
     marker = f"edited while tilt was up {uuid.uuid4().hex[:8]}"
-    edited = tmp_path / "edit" / "silver_asset.py"
+    edited = tmp_path / "edit" / "silver.py"
     edited.parent.mkdir()
-    source = (package_dir / "silver_asset.py").read_text()
+    source = (package_dir / "defs" / "assets" / "silver.py").read_text()
     if ANCHOR not in source:
-        pytest.fail(f"silver_asset.py no longer has {ANCHOR.strip()!r}; pick another place for the test edit")
+        pytest.fail(f"defs/assets/silver.py no longer has {ANCHOR.strip()!r}; pick another place for the test edit")
     edited.write_text(source.replace(ANCHOR, f"{ANCHOR}        logger.info({marker!r})\n", 1))
 
     saved = time.perf_counter()
-    shutil.copyfile(edited, package_dir / "silver_asset.py")  # what Tilt's sync does
+    shutil.copyfile(edited, package_dir / "defs" / "assets" / "silver.py")  # what Tilt's sync does
     reload = run_reload_step(steps, package_dir, local)
     reloaded = time.perf_counter()
     assert reload.returncode == 0, reload.stdout + reload.stderr
@@ -102,7 +102,7 @@ def test_sync_then_reload_step_makes_the_next_run_use_the_edit(synced_stack, tmp
 def test_a_broken_edit_fails_the_reload_step_loudly(synced_stack):
     """Tilt shows a failed run step as a failed live update, so a syntax error must exit non-zero."""
     steps, package_dir, local = synced_stack
-    (package_dir / "silver_asset.py").write_text("def broken(:\n")
+    (package_dir / "defs" / "assets" / "silver.py").write_text("def broken(:\n")
     result = run_reload_step(steps, package_dir, local)
     assert result.returncode != 0
-    assert re.search(r"SyntaxError|silver_asset", result.stderr), result.stderr
+    assert re.search(r"SyntaxError|silver\.py", result.stderr), result.stderr

@@ -106,7 +106,7 @@ def test_inprocess_syncs_the_package_into_the_images_app_dir_then_reloads():
     # Synced files shadow the image's copy only if the app dir is what Python imports from.
     assert ENV["APP_DIR"] in image["PYTHONPATH"].split(":")
     # Tilt ignores changes to files .dockerignore excludes: the package must stay in the build context.
-    assert not dockerignored("dagster_project/silver_asset.py")
+    assert not dockerignored("dagster_project/defs/assets/silver.py")
 
     (reload,) = live_update["execs"]
     assert not reload.get("triggerPaths")  # every sync reloads
@@ -123,8 +123,8 @@ def test_the_reload_command_is_the_controls_cli():
     """The run step's arguments parse with the control CLI (python -m dagster_project.control)."""
     (reload,) = tiltfile_result().images[ENV["IMAGE"]].live_update["execs"]
     argv = reload["args"][-1].split()[3:]
-    probe = "import sys; from dagster_project import control; sys.argv[1:] = sys.argv[1:] + ['--help']; control.main()"
-    result = subprocess.run([sys.executable, "-c", probe, *argv], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "dagster_project.control", *argv, "--help"], cwd=REPO,
+                            capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0 and "reload" in result.stdout, result.stderr
 
 
@@ -255,7 +255,7 @@ def in_user_code(context: str = "orbstack") -> list[str]:
 
 
 def test_run_buttons_submit_each_job_through_graphql(mode):
-    from dagster_project import defs
+    from dagster_project.definitions import defs
 
     shown = buttons(f"--run-mode={mode}")
     for job in JOBS:

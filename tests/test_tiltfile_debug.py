@@ -20,7 +20,7 @@ CONTROL = ["python", "-m", "dagster_project.control", "--url", WEBSERVER_URL, "-
 
 @pytest.mark.parametrize("mode", RUN_MODES)
 def test_the_debug_button_submits_medallion_job_with_the_debug_flag(mode):
-    from dagster_project import defs
+    from dagster_project.definitions import defs
 
     defs.resolve_job_def("medallion_job")
     button = buttons(f"--run-mode={mode}")["debug-medallion_job"]

@@ -217,13 +217,13 @@ def test_materialize_all_from_the_asset_graph_is_serialized_like_the_jobs(page, 
 def test_after_an_edit_and_a_reload_the_ui_marks_silver_and_gold_unsynced(
     page, local_stack, sample_materialized, shots
 ):
-    """(c) Edit silver_asset.py in the served package, reload (what Tilt's live update does): the catalog pages
-    of silver and gold show *Unsynced*, silver's because it has a new code version; bronze's does not."""
+    """(c) Edit the silver asset's module in the served package, reload (what Tilt's live update does): the catalog
+    pages of silver and gold show *Unsynced*, silver's because it has a new code version; bronze's does not."""
     from playwright.sync_api import expect
 
-    module = local_stack.code_dir / "dagster_project" / "silver_asset.py"
+    module = local_stack.code_dir / "dagster_project" / "defs" / "assets" / "silver.py"
     source = module.read_text()
-    assert '"cleaning bronze rows from {}' in source, "silver_asset.py no longer logs this line; update the test"
+    assert '"cleaning bronze rows from {}' in source, "defs/assets/silver.py no longer logs this line; update the test"
     module.write_text(source.replace('"cleaning bronze rows from {}', '"cleaning bronze rows now from {}', 1))
     try:
         local_stack.webserver().reload()

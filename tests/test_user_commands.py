@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from dagster import materialize
 
-from dagster_project.bronze_asset import bronze_orders
-from dagster_project.contract import REJECT_REASONS
-from dagster_project.gold_asset import gold_region_sales
-from dagster_project.resources import LayerStorage
-from dagster_project.silver_asset import silver_orders
+from dagster_project.contract.names import REJECT_REASONS
+from dagster_project.defs.assets.bronze import bronze_orders
+from dagster_project.defs.assets.gold import gold_region_sales
+from dagster_project.defs.assets.silver import silver_orders
+from dagster_project.defs.resources import LayerStorage
 from tests._project import REPO_ROOT, load_project_env
 from tests.conftest import require_tool
 from tests.stack import copy_sample_bronze

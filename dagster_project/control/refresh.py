@@ -1,12 +1,5 @@
-"""Refresh: launch one run of exactly the assets the Dagster UI shows as stale or missing, and what they feed.
-
-Stale comes from Dagster itself (code versions, bronze's data version; see code_version.py, bronze_watch.py),
-so this is the UI's *Materialize unsynced* as a command, plus the downstream assets that rebuild would make
-stale next. After a Tilt sync it first waits for the code the pod
-holds to be the code the webserver serves: `source_digest` is what tilt/refresh.sh computes on the laptop for
-the files it just saved, and the code versions on disk must equal the served ones (the reload is done).
-Imports no Dagster module (see control.py).
-"""
+"""Refresh: one run of exactly the assets the UI shows as stale or missing, and what they feed, launched once the
+webserver serves the code Tilt just synced (docs/dev-loop.md#what-an-edit-made-stale)."""
 
 from __future__ import annotations
 
@@ -15,10 +8,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from dagster_project.code_version import PACKAGE_DIR, code_version, versioned_modules
+from dagster_project.contract.code_version import PACKAGE_DIR, code_version, versioned_modules
 
 if TYPE_CHECKING:
-    from dagster_project.control import Webserver
+    from dagster_project.control.client import Webserver
 
 REFRESH_TAGS = {"medallion/refresh": "true"}
 NEEDS_RUN = ("STALE", "MISSING")

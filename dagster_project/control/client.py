@@ -1,32 +1,9 @@
-"""Drive a running Dagster webserver over GraphQL: reload code, submit a job, wait for it, print its logs.
-
-Used by Tilt's buttons and live_update (inside the user-code pod), by the tests and by the benchmarks:
-
-    python -m dagster_project.control reload
-    python -m dagster_project.control submit medallion_job --wait
-    python -m dagster_project.control submit medallion_job --debug
-    python -m dagster_project.control wait RUN_ID
-    python -m dagster_project.control logs RUN_ID
-    python -m dagster_project.control materialize silver_orders gold_region_sales
-    python -m dagster_project.control reexecute RUN_ID [--from-failure]
-    python -m dagster_project.control refresh [--wait]
-
-The webserver URL comes from --url, else DAGSTER_URL, else http://localhost:30000 (the NodePort). Run links
-use DAGSTER_UI_URL when set: inside the pod --url is the in-cluster Service, which a browser cannot open.
-
-`reload`, `materialize`, `reexecute` and `refresh` talk GraphQL with plain requests and import no Dagster module:
-they run after every Tilt sync, and importing Dagster would add seconds to each edit. `submit` and `wait` use
-dagster-graphql's client.
-
-`--debug` (submit, materialize, reexecute) tags the run medallion/debug=true: before its first step it waits for
-VS Code's debugger on DEBUG_PORT (docs/debugging.md).
-"""
+"""A client of the Dagster webserver over GraphQL: reload the code location, launch and re-execute runs, wait for
+them, read their events and the asset graph. Plain HTTP: importing it imports no Dagster module."""
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 from collections.abc import Callable
 from functools import cached_property
@@ -39,12 +16,10 @@ if TYPE_CHECKING:
     from dagster import DagsterRunStatus
     from dagster_graphql import DagsterGraphQLClient
 
+# The UI's NodePort and the code location's name (project.env's UI_NODE_PORT and CODE_LOCATION; tests check it).
 DEFAULT_URL = "http://localhost:30000"
 DEFAULT_LOCATION = "dagster-repo"
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
-# dagster_project.debug_run.DEBUG_TAG, spelled here so this module imports no Dagster (tests check they agree).
-DEBUG_TAG = "medallion/debug"
-DEFAULT_DEBUG_PORT = "5678"
 
 RELOAD_MUTATION = """
 mutation Reload($location: String!) {
@@ -135,6 +110,8 @@ class Webserver:
         self.location = location
         self.timeout = timeout
 
+    # dagster-graphql, and Dagster with it, loads only for submit and wait: `reload` runs in the pod after every
+    # Tilt sync, and importing Dagster would add seconds to each edit.
     @cached_property
     def client(self) -> DagsterGraphQLClient:
         from dagster_graphql import DagsterGraphQLClient
@@ -148,6 +125,7 @@ class Webserver:
         )
 
     def run_url(self, run_id: str) -> str:
+        # In the pod the URL is the in-cluster Service, which a browser cannot open: DAGSTER_UI_URL says where to.
         return f"{os.environ.get('DAGSTER_UI_URL', self.url).rstrip('/')}/runs/{run_id}"
 
     def graphql(self, query: str, variables: dict) -> dict:
@@ -298,86 +276,3 @@ class Webserver:
             cursor = result["cursor"]
             if not result["hasMore"]:
                 return events
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dagster_project.control", description=__doc__.split("\n")[0])
-    parser.add_argument("--url", default=os.environ.get("DAGSTER_URL", DEFAULT_URL), help="Dagster webserver URL")
-    parser.add_argument("--location", default=os.environ.get("CODE_LOCATION", DEFAULT_LOCATION))
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("reload", help="reload the code location and wait until it has loaded")
-    submit = commands.add_parser("submit", help="submit a job; prints the run id and its URL")
-    submit.add_argument("job")
-    wait = commands.add_parser("wait", help="wait for a run; exit 0 only on SUCCESS")
-    wait.add_argument("run_id")
-    wait.add_argument("--timeout", type=float, default=600)
-    logs = commands.add_parser("logs", help="print a run's event log messages")
-    logs.add_argument("run_id")
-    materialize = commands.add_parser("materialize", help="launch a run of these assets, as Materialize in the UI")
-    materialize.add_argument("assets", nargs="+")
-    reexecute = commands.add_parser("reexecute", help="re-execute a run (all steps, or from its failure)")
-    reexecute.add_argument("run_id")
-    reexecute.add_argument("--from-failure", action="store_true")
-    refresh = commands.add_parser("refresh", help="launch one run of exactly the stale or missing assets")
-    refresh.add_argument("--source-digest", help="first wait for the synced files to have this digest (Tilt)")
-    refresh.add_argument("--code-timeout", type=float, default=60, help="seconds to wait for the served code")
-    for command in (submit, materialize, reexecute, refresh):
-        command.add_argument("--wait", action="store_true", help="wait for the run and exit 1 unless it succeeds")
-        command.add_argument("--timeout", type=float, default=600)
-    for command in (submit, materialize, reexecute):
-        command.add_argument(
-            "--debug", action="store_true", help=f"tag the run {DEBUG_TAG}=true: it waits for a debugger first"
-        )
-    args = parser.parse_args(argv)
-    tags = {DEBUG_TAG: "true"} if getattr(args, "debug", False) else None
-
-    server = Webserver(args.url, args.location)
-    try:
-        if args.command == "reload":
-            started = time.perf_counter()
-            server.reload()
-            print(f"reloaded code location {args.location} in {time.perf_counter() - started:.2f}s")
-            return 0
-        if args.command == "logs":
-            for event in server.events(args.run_id):
-                print(f"{event['level']:<8} {event['stepKey'] or '-':<18} {event['message']}")
-            return 0
-        if args.command == "refresh":
-            from dagster_project.refresh import refresh as refresh_stale
-
-            outcome = refresh_stale(server, args.source_digest, timeout=args.code_timeout)
-            if outcome.run_id is None:
-                print("nothing to refresh: every asset is up to date with its code and bronze")
-                return 0
-            verb = "already queued for" if outcome.already_queued else "refreshing"
-            print(f"{verb} {', '.join(outcome.stale)}")
-            run_id = outcome.run_id
-        elif args.command == "submit":
-            run_id = server.submit(args.job, tags=tags)
-        elif args.command == "materialize":
-            run_id = server.materialize(args.assets, tags=tags)
-        elif args.command == "reexecute":
-            run_id = server.reexecute(args.run_id, "FROM_FAILURE" if args.from_failure else "ALL_STEPS", tags)
-        else:
-            run_id = args.run_id
-        print(f"run {run_id}: {server.run_url(run_id)}", flush=True)
-        if tags:
-            port = os.environ.get("DEBUG_PORT", DEFAULT_DEBUG_PORT)
-            print(
-                f"run {run_id} waits for a debugger on port {port} before its first step: in VS Code, Run and "
-                "Debug > 'Attach to Dagster run'. Tilt forwards the port in run mode inprocess; in k8s-jobs "
-                f"forward the run's pod first: kubectl port-forward job/dagster-run-{run_id} {port}:{port}",
-                flush=True,
-            )
-        if args.command != "wait" and not args.wait:
-            return 0
-        status = server.wait(run_id, timeout=args.timeout)
-        print(f"run {run_id} finished: {status.value}")
-        return 0 if status.value == "SUCCESS" else 1
-    except (RuntimeError, TimeoutError, requests.RequestException) as error:
-        print(f"error talking to Dagster at {args.url}: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,11 +1,5 @@
-"""Loguru -> Dagster: assets log with loguru; during a step every record goes to context.log, and only there.
-
-context.log puts the record in the run's event log (the Dagster UI) and hands it to the run's console logger,
-which prints it once, as one plain line, beside Dagster's own events (pod logs, Tilt panes, `make run`). The
-bridge prints nothing itself: whatever launched the run (a job, Materialize in the UI, a re-execution, a sensor,
-the CLI), Dagster's console logger is the one place lines are printed, so none shows up twice and all share
-Dagster's format. It is plain text where output is not a terminal and colored on one.
-"""
+"""Loguru -> Dagster: assets log with loguru; during a step every record goes to context.log, and only there, so
+Dagster prints each line once in its own format (docs/dev-loop.md#logs)."""
 
 from __future__ import annotations
 

@@ -1,18 +1,5 @@
-"""Release layers held by dead runs: a run whose worker process is gone is marked failed within seconds.
-
-With DefaultRunLauncher (run mode `inprocess`, `make dev`) every run executes in a child process of the code
-server. When the whole code server dies at once (pod OOM-killed or force-deleted, container killed, node
-restart) nobody reports the run's end: it stays STARTED, and Dagster's run monitoring cannot help because
-DefaultRunLauncher offers no worker health check. The run keeps its layer's pool slot, so every later writer of
-that layer waits forever.
-
-This sensor runs inside the code server, next to the run workers, so it can see their processes: the worker
-announces its pid in the run's first engine event ("Started process for run (pid: N)"). A run is dead when no
-process with that pid exists, or when the process holding the pid started after that event (a restarted
-container reuses low pids). It is then marked failed, with a message saying what happened, and its pool slots
-are freed. Runs launched by any other launcher (K8sRunLauncher in run mode `k8s-jobs`) are left to run
-monitoring, which checks their Kubernetes Jobs.
-"""
+"""Releases layers held by dead runs: a run whose worker process is gone is marked failed within seconds
+(docs/failure-modes.md#faults-that-kill-pods)."""
 
 from __future__ import annotations
 
@@ -33,7 +20,7 @@ from dagster import (
 
 CHECK_INTERVAL_SECONDS = 1
 # The worker's process exists before it logs the event; a process created later than this after the event is
-# another process that reuses the pid.
+# another process that reuses the pid (a restarted container hands out the same low pids again).
 PID_REUSE_TOLERANCE_SECONDS = 1.0
 # The worker's pid is in one of its first engine events; this bounds the events read per run and tick.
 FIRST_ENGINE_EVENTS = 20
@@ -80,6 +67,8 @@ def gone_message(run: DagsterRun, worker: WorkerProcess) -> str:
 
 def release_dead_runs_in(instance: DagsterInstance, location_name: str | None) -> list[str]:
     """Fail this code location's STARTED runs whose worker is gone and free their pool slots; their ids."""
+    # Only DefaultRunLauncher offers no worker health check; run monitoring checks the others (K8sRunLauncher's
+    # Jobs).
     if not isinstance(instance.run_launcher, DefaultRunLauncher):
         return []
     released = []
@@ -102,6 +91,8 @@ def release_dead_runs_in(instance: DagsterInstance, location_name: str | None) -
     return released
 
 
+# Runs in the code server, beside the run workers, so it can see their processes: when the whole code server
+# dies, nobody else reports the end of the runs it executed.
 @sensor(
     name="release_dead_runs",
     minimum_interval_seconds=CHECK_INTERVAL_SECONDS,

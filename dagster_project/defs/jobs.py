@@ -1,6 +1,5 @@
-"""The three jobs a user triggers from the UI. Writers of a layer are serialized by the layer's concurrency pool
-on the assets themselves (contract.py), so these jobs need no tags and no run config of their own: an ad-hoc
-*Materialize* from the asset graph is exactly as safe."""
+"""The three jobs a user triggers from the UI. They need no tags or run config: the assets hold their layer's
+pool themselves, so an ad-hoc *Materialize* is exactly as safe (docs/dev-loop.md)."""
 
 from dagster import AssetSelection, define_asset_job
 

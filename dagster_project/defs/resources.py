@@ -1,9 +1,5 @@
-"""Storage of the three layers: the only place that knows where files live.
-
-In the cluster each layer is a PersistentVolumeClaim mounted at DATA_ROOT/<layer> (DATA_ROOT=/data); locally
-DATA_ROOT points at ./data. File names are configurable in the launchpad, so every name is checked to stay
-inside its layer directory: no separators, no "..", no symlink that leads out.
-"""
+"""Storage of the three layers: the only place that knows where files live, and the way in and out of them for
+the assets (docs/data-contract.md)."""
 
 from __future__ import annotations
 
@@ -13,14 +9,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from dagster import ConfigurableResource, Failure, MetadataValue
+from loguru import logger
 from pydantic import Field, field_validator
 
-from dagster_project.contract import LayerFileError
+from dagster_project.contract.names import REQUIRED_COLUMNS, LayerFileError
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from collections.abc import Iterator
 
-    from dagster_project.csv_io import AtomicCsvWriter, CsvBatches
+    import pandas as pd
+    import pyarrow as pa
+
+    from dagster_project.contract.csv_io import AtomicCsvWriter, CsvBatches
 
 DEFAULT_DATA_ROOT = "/data"
 Layer = Literal["bronze", "silver", "gold"]
@@ -61,23 +61,32 @@ class LayerStorage(ConfigurableResource):
     def gold_path(self) -> Path:
         return self._inside(self.layer_dir("gold"), self.gold_file)
 
+    def open_bronze(self) -> CsvBatches:
+        """The bronze file's checked header and its rows as batches; any problem fails the step, naming the file."""
+        try:
+            path = self.bronze_path()
+            logger.info("reading bronze file {}", path)
+            return self.read_csv_batches(path, REQUIRED_COLUMNS)
+        except LayerFileError as error:
+            raise bronze_rejected(error) from error
+
     def read_csv_batches(
         self, path: Path, columns: tuple[str, ...], *, expected_header: tuple[str, ...] | None = None
     ) -> CsvBatches:
-        from dagster_project import csv_io  # pandas and pyarrow load with the first step, not with definitions
+        from dagster_project.contract import csv_io  # pandas and pyarrow load with the first step, not definitions
 
         return csv_io.open_csv_batches(path, columns, expected_header=expected_header)
 
     def write_csv(self, frame: pd.DataFrame, path: Path) -> int:
         self._refuse_bronze(path)
-        from dagster_project import csv_io  # as in read_csv_batches
+        from dagster_project.contract import csv_io  # as in read_csv_batches
 
         return csv_io.write_csv_atomic(frame, path)
 
     def csv_writer(self, path: Path, columns: tuple[str, ...]) -> AtomicCsvWriter:
         """A file written batch by batch that replaces `path` only once complete (see csv_io.AtomicCsvWriter)."""
         self._refuse_bronze(path)
-        from dagster_project import csv_io  # as in read_csv_batches
+        from dagster_project.contract import csv_io  # as in read_csv_batches
 
         return csv_io.AtomicCsvWriter(path, columns)
 
@@ -107,3 +116,16 @@ def layer_failure(error: LayerFileError, layer: str, hint: str = "") -> Failure:
         description=f"{layer} file {error.path} cannot be used: {error.problem}{f'. {hint}' if hint else ''}",
         metadata={"path": MetadataValue.path(str(error.path)), "problem": error.problem},
     )
+
+
+def bronze_batches(bronze: CsvBatches) -> Iterator[pa.Table]:
+    """The rows of `bronze`; a structural problem found on the way fails the step, naming the file and line."""
+    try:
+        yield from bronze
+    except LayerFileError as error:
+        raise bronze_rejected(error) from error
+
+
+def bronze_rejected(error: LayerFileError) -> Failure:
+    logger.error("bronze file rejected: {}", error)
+    return layer_failure(error, "Bronze")

@@ -1,12 +1,5 @@
-"""Validate bronze as soon as its file changes, so the UI marks silver and gold stale without a manual run.
-
-Every few seconds the sensor looks at the bronze file. When its content differs from what bronze's latest
-materialization recorded, it requests a run of bronze_orders: the file is validated (a bad file fails that run,
-naming the file and the problem) and its new data version makes silver and gold *Unsynced*; `control refresh`,
-Tilt's *Refresh stale layers* or the UI's *Materialize unsynced* then rebuild them. The file is hashed only when
-its size, mtime or inode changed since the last tick; before bronze's first materialization nothing is
-requested, since everything is missing anyway, and nothing while a run is queued or in progress.
-"""
+"""Validates bronze as soon as its file changes, so the UI marks silver and gold stale without a manual run
+(docs/dev-loop.md#what-an-edit-made-stale)."""
 
 from __future__ import annotations
 
@@ -24,8 +17,8 @@ from dagster import (
     sensor,
 )
 
-from dagster_project.bronze_asset import CONTENT_VERSION, bronze_orders
-from dagster_project.resources import LayerStorage
+from dagster_project.defs.assets.bronze import CONTENT_VERSION, bronze_orders
+from dagster_project.defs.resources import LayerStorage
 
 CHECK_INTERVAL_SECONDS = 1
 # While any run is queued or in progress the check waits: that run may validate bronze itself, and a second
@@ -61,12 +54,13 @@ def bronze_watch(context: SensorEvaluationContext, storage: LayerStorage):
         stat = path.stat()
     except FileNotFoundError:
         return SkipReason(f"no bronze file at {path}")
+    # The file is hashed again only when its inode, size or modification time changed since the last tick.
     identity = f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
     seen = json.loads(context.cursor) if context.cursor else {}
     version = seen.get("version") if seen.get("identity") == identity else storage.content_version(path)
     cursor = json.dumps({"identity": identity, "version": version})
     validated = last_validation(context)
-    if validated is None:
+    if validated is None:  # before bronze's first materialization everything is missing anyway
         return SensorResult(skip_reason="bronze has not been materialized yet", cursor=cursor)
     recorded, by_run = validated
     if recorded == version:

@@ -1,9 +1,5 @@
-"""The data contract as plain functions on DataFrames: bronze orders -> silver + rejects -> gold.
-
-Frames are Arrow-backed and the row rules are vectorized with pyarrow.compute. Every value is a string until a
-rule proves it is a number. Money is exact: prices and totals are carried as integer cents (Python ints where
-int64 could overflow) and rounded half-up, never through floats.
-"""
+"""The silver and gold rules on Arrow tables, vectorized with pyarrow.compute: bronze batches -> silver rows and
+rejects (OrderCleaner), silver batches -> totals per region (RegionTotals). Money is exact (docs/data-contract.md)."""
 
 from __future__ import annotations
 
@@ -15,8 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dagster_project.contract import REJECT_REASONS, REQUIRED_COLUMNS
-from dagster_project.csv_io import contains_any_byte
+from dagster_project.contract.csv_io import contains_any_byte
+from dagster_project.contract.names import REJECT_REASONS, REQUIRED_COLUMNS
 
 ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DIGITS = r"^[0-9]+$"
@@ -28,22 +24,6 @@ INT64_MAX = str(np.iinfo(np.int64).max)
 INT64_SAFE_DIGITS = 18
 CENT = Decimal("0.01")
 MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-
-
-@dataclass(frozen=True)
-class CleanResult:
-    silver: pd.DataFrame
-    rejects: pd.DataFrame
-
-    def reject_counts(self) -> dict[str, int]:
-        counts = self.rejects["reject_reason"].value_counts()
-        return {reason: int(counts.get(reason, 0)) for reason in REJECT_REASONS}
-
-
-def clean_orders(orders: pd.DataFrame) -> CleanResult:
-    """Bronze orders (required columns as strings, file order) -> silver rows and rejected rows."""
-    cleaned = OrderCleaner().clean_batch(_to_arrow(orders, REQUIRED_COLUMNS))
-    return CleanResult(silver=_to_pandas(cleaned.silver), rejects=_to_pandas(cleaned.rejects))
 
 
 @dataclass(frozen=True)
@@ -188,7 +168,7 @@ def fingerprints(values: pa.Array) -> np.ndarray:
 
 
 # Exactly the characters Python's str.strip() removes (str.isspace()), so trimming means what it means in plain
-# Python; tests/test_rules.py checks this against a scan of every code point of the running Python.
+# Python; a test checks this against a scan of every code point of the running Python.
 WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -343,13 +323,6 @@ def format_cents(cents: np.ndarray) -> pa.ChunkedArray:
     return pa.chunked_array([pc.binary_join_element_wise(units, hundredths, ".")], pa.string())
 
 
-def summarize_regions(silver: pd.DataFrame) -> pd.DataFrame:
-    """Silver rows -> one row per region, by revenue descending then region ascending."""
-    totals = RegionTotals()
-    totals.add(_to_arrow(silver, GOLD_INPUT_COLUMNS))
-    return totals.frame()
-
-
 GOLD_INPUT_COLUMNS = ("region", "quantity", "total_amount")
 # Sums in 38-digit decimals: exact even where int64 would overflow (huge quantities or totals).
 EXACT = pa.decimal128(38, 0)
@@ -420,13 +393,6 @@ def _total_length(values: pa.ChunkedArray) -> int:
 
 def _cents_text(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
-
-
-def _to_arrow(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.Table:
-    # Zero-copy for Arrow-backed columns, which is what csv_io reads.
-    return pa.Table.from_pandas(frame.loc[:, list(columns)], preserve_index=False).cast(
-        pa.schema([(name, pa.string()) for name in columns])
-    )
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:

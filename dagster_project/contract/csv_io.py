@@ -1,10 +1,5 @@
-"""CSV in and out of the layer directories: strict reading, fast quoting-minimal writing, atomic replace.
-
-Reading streams bounded batches through pyarrow's multi-threaded parser with every column typed as string;
-anything the fast parser rejects (or cannot see, such as an unterminated quote at end of file) is re-read with
-Python's strict csv module to name the exact line and problem. Writing never exposes a partial file: rows go to
-a temporary file in the same directory, are fsynced, and replace the old file in one rename.
-"""
+"""CSV in and out of the layer directories: strict reading in bounded batches, quoting-minimal writing, and an
+atomic replace, so no reader ever sees a partial file (docs/data-contract.md#reading-and-writing-csv)."""
 
 from __future__ import annotations
 
@@ -24,20 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from dagster_project.contract import LayerFileError
+from dagster_project.contract.names import LayerFileError
 
 SCAN_CHUNK_BYTES = 16 * 1024 * 1024
 WRITE_CHUNK_ROWS = 1_000_000
 NEEDS_QUOTES = r'[",\r\n]'
-
-
-@dataclass(frozen=True)
-class CsvTable:
-    path: Path
-    size_bytes: int
-    header: tuple[str, ...]
-    ignored_columns: tuple[str, ...]
-    frame: pd.DataFrame
 
 
 # Bytes of CSV text per parsed batch: about half a million bronze rows, so a step's memory is bounded by the
@@ -119,20 +105,6 @@ def open_csv_batches(
     ignored = tuple(raw for raw, name in zip(header, normalized, strict=True) if name not in wanted)
     block_size = BATCH_BYTES if block_size is None else block_size
     return CsvBatches(path, size, tuple(header), ignored, tuple(wanted), quotes_are_unbalanced, block_size)
-
-
-def read_csv_columns(path: Path, wanted: Sequence[str], *, expected_header: Sequence[str] | None = None) -> CsvTable:
-    """The whole of `wanted` as one Arrow-backed frame (small files, tests and the summary)."""
-    batches = open_csv_batches(path, wanted, expected_header=expected_header)
-    schema = pa.schema([(name, pa.string()) for name in wanted])
-    table = pa.concat_tables([schema.empty_table(), *batches])
-    return CsvTable(
-        path=path,
-        size_bytes=batches.size_bytes,
-        header=batches.header,
-        ignored_columns=batches.ignored_columns,
-        frame=table.to_pandas(types_mapper=pd.ArrowDtype),
-    )
 
 
 class AtomicCsvWriter:

@@ -1,25 +1,5 @@
-"""Debug runs: a run tagged medallion/debug=true waits for a debugger (VS Code's, over debugpy) before its first step.
-
-The hook is the executor. Every job of the code location, the asset job behind *Materialize* and every
-re-execution run their steps through the one executor set in repository.py, inside the run worker: the code
-server's subprocess in run mode `inprocess` and under `make dev`, the run pod in `k8s-jobs`. Wrapping it starts
-the debug server there before any step (and before any resource), so breakpoints set anywhere in
-dagster_project/ are hit, and a run that waits holds no layer: the pools medallion/silver and medallion/gold
-are claimed step by step, after the wait.
-
-A run without the tag pays one dictionary lookup: debugpy is imported only inside `wait_for_debugger`, and no
-port is opened.
-
-The debug server listens on 127.0.0.1 only, in the run worker's own network namespace (the pod's). Nothing
-else in the cluster can reach it; `kubectl port-forward` (which Tilt runs) and local tools can.
-
-One debug session per port: the instance's queue starts one tagged run at a time (tag_concurrency_limits in
-dagster_home/dagster.yaml and helm/values.yaml), and a run that still finds the port taken (a program outside
-Dagster, a debug run launched around the queue) waits for it up to the same deadline. A debugger that never
-comes fails the run at the deadline, before any step: every layer keeps its files, and *Re-execute* (which
-keeps the tag) tries again once the debugger is ready. Continuing without the debugger would instead run past
-the breakpoints the run was launched for and replace silver and gold unwatched.
-"""
+"""The executor of every run: Dagster's in-process executor, preceded for a run tagged medallion/debug=true by a
+wait for a debugger (VS Code's, over debugpy) before its first step (docs/debugging.md#how-a-debug-run-works)."""
 
 from __future__ import annotations
 
@@ -30,9 +10,8 @@ from collections.abc import Iterator, Mapping
 
 from dagster import DagsterLogManager, Executor, ExecutorDefinition, Failure, in_process_executor
 
-DEBUG_TAG = "medallion/debug"
-# debugpy's and VS Code's usual port; project.env's DEBUG_PORT says the same (tests check it).
-DEFAULT_PORT = 5678
+from dagster_project.contract.names import DEBUG_TAG, DEFAULT_DEBUG_PORT
+
 # Long enough to click *Debug* and then start *Attach to Dagster run* in VS Code.
 DEFAULT_WAIT_SECONDS = 300
 LISTEN_HOST = "127.0.0.1"
@@ -69,7 +48,7 @@ def _setting(name: str, default: int, low: int, high: int) -> int:
 
 
 def debug_port() -> int:
-    return _setting("DEBUG_PORT", DEFAULT_PORT, 1, 65535)
+    return _setting("DEBUG_PORT", DEFAULT_DEBUG_PORT, 1, 65535)
 
 
 def wait_seconds() -> int:
@@ -83,7 +62,7 @@ def wait_for_debugger(log: DagsterLogManager, port: int, timeout: float) -> floa
     # pydevd warns on every start that the interpreter's frozen stdlib modules hide their sources; breakpoints
     # in dagster_project are unaffected, so the warning would only add noise to the run's logs.
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    import debugpy
+    import debugpy  # here: a run without the tag never imports it
 
     port_deadline = time.monotonic() + timeout
     reported_busy = False

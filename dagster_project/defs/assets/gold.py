@@ -5,15 +5,17 @@ import time
 from dagster import AssetExecutionContext, MaterializeResult, asset
 from loguru import logger
 
-from dagster_project import checks
-from dagster_project.code_version import code_version
-from dagster_project.contract import GOLD_POOL, SILVER_COLUMNS, LayerFileError
-from dagster_project.log_bridge import loguru_to_dagster
-from dagster_project.metadata import describe_csv, human_size
-from dagster_project.resources import LayerStorage, layer_failure
-from dagster_project.silver_asset import silver_orders
+from dagster_project.contract.code_version import code_version
+from dagster_project.contract.log_bridge import loguru_to_dagster
+from dagster_project.contract.metadata import describe_csv, human_size
+from dagster_project.contract.names import SILVER_COLUMNS, LayerFileError
+from dagster_project.defs import checks
+from dagster_project.defs.assets.silver import silver_orders
+from dagster_project.defs.resources import LayerStorage, layer_failure
 
-GOLD_INPUTS = ("region", "quantity", "total_amount")
+# As silver's pool (assets/silver.py): one writer of gold at a time.
+GOLD_POOL = "medallion/gold"
+
 GOLD_TYPES = {"orders": "integer", "units": "integer", "revenue": "decimal(2)", "avg_order_value": "decimal(2)"}
 
 
@@ -29,7 +31,7 @@ def gold_region_sales(context: AssetExecutionContext, storage: LayerStorage) -> 
     """One row per region in gold/gold_data.csv: orders, units, revenue and average order value,
     by revenue descending then region. Reads silver/silver_data.csv, so it runs on its own after
     bronze_to_silver_job."""
-    from dagster_project.rules import RegionTotals  # with the step, not the definitions (contract.py)
+    from dagster_project.contract.rules import GOLD_INPUT_COLUMNS, RegionTotals  # with the step, not definitions
 
     with loguru_to_dagster(context):
         started = time.perf_counter()
@@ -38,7 +40,7 @@ def gold_region_sales(context: AssetExecutionContext, storage: LayerStorage) -> 
             silver_path, gold_path = storage.silver_path(), storage.gold_path()
             logger.info("reading silver file {}", silver_path)
             # The header must be exactly silver's; only the columns gold needs are loaded, batch by batch.
-            silver = storage.read_csv_batches(silver_path, GOLD_INPUTS, expected_header=SILVER_COLUMNS)
+            silver = storage.read_csv_batches(silver_path, GOLD_INPUT_COLUMNS, expected_header=SILVER_COLUMNS)
             for batch in silver:
                 totals.add(batch)
                 rows += batch.num_rows

@@ -1,8 +1,5 @@
-"""The names of the data contract, and the error for a layer file that cannot be used.
-
-Kept free of pandas and pyarrow: the asset modules import it when Dagster loads definitions, which happens on
-every code reload and every run-worker start, so everything imported here is paid for on each edit.
-"""
+"""Names the definitions and the dev-loop tools share: the columns of each layer file, the reject reasons, the
+debug-run tag and port; and the error for a layer file that cannot be used. Imports nothing heavy."""
 
 from pathlib import Path
 
@@ -30,12 +27,10 @@ REJECT_REASONS = (
     "duplicate_order_id",
 )
 
-
-# Concurrency pools: every step that writes a layer holds its layer's pool. The instance limits each pool to one
-# step at a time (dagster_home/dagster.yaml and helm/values.yaml: concurrency.pools.default_limit = 1), whatever
-# launched the run: a job, Materialize in the UI, a re-execution, a sensor or `dg launch --assets`.
-SILVER_POOL = "medallion/silver"
-GOLD_POOL = "medallion/gold"
+# A run tagged DEBUG_TAG=true waits for a debugger on DEBUG_PORT (env) before its first step (docs/debugging.md).
+DEBUG_TAG = "medallion/debug"
+# debugpy's and VS Code's usual port; project.env's DEBUG_PORT says the same (tests check it).
+DEFAULT_DEBUG_PORT = 5678
 
 
 class LayerFileError(ValueError):

@@ -5,13 +5,17 @@ import time
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from loguru import logger
 
-from dagster_project import checks
-from dagster_project.bronze_asset import bronze_batches, bronze_orders, open_bronze
-from dagster_project.code_version import code_version
-from dagster_project.contract import REJECT_COLUMNS, REJECT_REASONS, SILVER_COLUMNS, SILVER_POOL, LayerFileError
-from dagster_project.log_bridge import loguru_to_dagster
-from dagster_project.metadata import FirstRows, describe_csv, human_size, preview_markdown
-from dagster_project.resources import LayerStorage, layer_failure
+from dagster_project.contract.code_version import code_version
+from dagster_project.contract.log_bridge import loguru_to_dagster
+from dagster_project.contract.metadata import FirstRows, describe_csv, human_size, preview_markdown
+from dagster_project.contract.names import REJECT_COLUMNS, REJECT_REASONS, SILVER_COLUMNS, LayerFileError
+from dagster_project.defs import checks
+from dagster_project.defs.assets.bronze import bronze_orders
+from dagster_project.defs.resources import LayerStorage, bronze_batches, layer_failure
+
+# Every step that writes silver holds this pool, which the instance limits to one step at a time, whatever
+# launched the run (docs/dev-loop.md#every-launch-path-is-as-safe-as-the-jobs).
+SILVER_POOL = "medallion/silver"
 
 SILVER_TYPES = {
     "order_date": "date (YYYY-MM-DD)",
@@ -34,8 +38,8 @@ def silver_orders(context: AssetExecutionContext, storage: LayerStorage) -> Mate
     """Cleaned orders in silver/silver_data.csv and rejected rows, with their reason, in
     silver/rejected_rows.csv. Values are trimmed, region is title-cased, total_amount = quantity x
     unit_price (exact, 2 decimals) and order_month = YYYY-MM; rows keep bronze order."""
-    # pandas and pyarrow load with the step, not with the definitions (see contract.py).
-    from dagster_project.rules import OrderCleaner
+    # pandas and pyarrow load with the step, not with the definitions (docs/architecture.md).
+    from dagster_project.contract.rules import OrderCleaner
 
     with loguru_to_dagster(context):
         started = time.perf_counter()
@@ -43,7 +47,7 @@ def silver_orders(context: AssetExecutionContext, storage: LayerStorage) -> Mate
             silver_path, rejects_path = storage.silver_path(), storage.rejects_path()
         except LayerFileError as error:
             raise layer_failure(error, "Silver") from error
-        bronze = open_bronze(storage)
+        bronze = storage.open_bronze()
         logger.info("cleaning bronze rows from {} ({}) batch by batch", bronze.path, human_size(bronze.size_bytes))
         cleaner, tally = OrderCleaner(), checks.SilverTally()
         silver_head, rejects_head = FirstRows(), FirstRows()

@@ -29,19 +29,11 @@ class SilverTally:
     never holds the whole table, and the checks still see every row."""
 
     def __init__(self) -> None:
-        from dagster_project.rules import SeenIds  # see contract.py: not at definitions load
+        from dagster_project.contract.rules import SeenIds  # with the step, not the definitions
 
         self.rows = self.repeated_rows = self.negative_rows = 0
         self.repeated_ids: dict[str, None] = {}  # in order of first repeat
         self._ids = SeenIds()
-
-    @classmethod
-    def of(cls, silver: pd.DataFrame) -> SilverTally:
-        import pyarrow as pa
-
-        tally = cls()
-        tally.add(pa.Table.from_pandas(silver, preserve_index=False))
-        return tally
 
     def add(self, silver: pa.Table) -> None:
         import numpy as np
@@ -87,8 +79,8 @@ def has_rows(silver: SilverTally) -> AssetCheckResult:
 
 def silver_cents(total_amounts: pa.ChunkedArray | pd.Series) -> int:
     """Sum of money values in cents, exact: gold revenue for revenue_matches_silver (silver's total comes from
-    rules.RegionTotals, which parses it once for both)."""
-    from dagster_project.rules import money_to_cents
+    contract.rules.RegionTotals, which parses it once for both)."""
+    from dagster_project.contract.rules import money_to_cents
 
     return int(money_to_cents(total_amounts).sum()) if len(total_amounts) else 0
 
