@@ -16,7 +16,7 @@ import pytest
 
 from bench import reference_duckdb, reference_pandas
 from bench.generate import HEADER, write_bronze
-from dagster_project.contract.names import REJECT_REASONS
+from dagster_project.contract.names import REJECT_REASONS, REQUIRED_COLUMNS, SILVER_COLUMNS
 from tests.conftest import BIN, require_tool, run_dagster_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,6 +214,16 @@ def test_pandas_reference_title_cases_like_python(tmp_path):
     out = tmp_path / "out"
     assert run_reference("pandas", write_rows(tmp_path / "bronze_data.csv", rows), out).returncode == 0
     assert [row[3] for row in parsed(out)["silver/silver_data.csv"][1:]] == [region.title() for region in regions]
+
+
+def test_references_spell_the_contracts_names_as_the_pipeline_does():
+    """The references write the contract's names out instead of importing them (they share no code with the
+    pipeline they check): the copies must agree."""
+    assert reference_pandas.REQUIRED == reference_duckdb.REQUIRED == list(REQUIRED_COLUMNS)
+    assert list(SILVER_COLUMNS) == reference_pandas.SILVER
+    # Duplicates are judged after the other reasons, by a step of their own.
+    assert [*reference_pandas.REASONS, "duplicate_order_id"] == list(REJECT_REASONS)
+    assert HEADER.rstrip("\n").split(",")[: len(REQUIRED_COLUMNS)] == list(REQUIRED_COLUMNS)
 
 
 def test_whitespace_sets_are_pythons_str_strip():

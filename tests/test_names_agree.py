@@ -1,12 +1,16 @@
-"""Deployment half: k8s/, helm/, build-and-deploy.sh and scripts/ agree with project.env, the one source
-of truth for shared names. Runs without helm or a cluster (test_helm_render.py checks the rendered chart)."""
+"""k8s/, helm/, build-and-deploy.sh, scripts/ and the package's defaults agree with project.env, the one source
+of truth for shared names, which none of them can import. Runs without helm or a cluster (test_helm_render.py
+checks the rendered chart)."""
 
 import re
 import tomllib
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
+from dagster_project.control.client import DEFAULT_LOCATION, DEFAULT_URL
+from dagster_project.defs.resources import DEFAULT_DATA_ROOT
 from tests._project import REPO_ROOT, load_project_env
 
 ENV = load_project_env()
@@ -51,6 +55,13 @@ def test_user_deployment_names_image_port_and_location():
     assert deployment["image"]["pullPolicy"] == "IfNotPresent"
     assert deployment["port"] == int(ENV["CODE_SERVER_PORT"])
     assert deployment["env"]["DATA_ROOT"] == ENV["DATA_ROOT"]
+
+
+def test_the_packages_defaults_name_the_location_the_ui_and_the_data_root():
+    """What the control CLI and the storage resource fall back to in the pod, where project.env is not."""
+    assert ENV["CODE_LOCATION"] == DEFAULT_LOCATION
+    assert urlsplit(DEFAULT_URL).port == int(ENV["UI_NODE_PORT"])
+    assert ENV["DATA_ROOT"] == DEFAULT_DATA_ROOT
 
 
 def test_user_deployment_mounts_the_project_pvcs_at_the_data_root():
