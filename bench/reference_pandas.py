@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 # The contract's names, written out rather than imported from dagster_project: a reference shares no code with
-# the pipeline it checks (tests/test_bench.py checks that the names agree).
+# the pipeline it checks (tests/pipeline/test_bench.py checks that the names agree).
 REQUIRED = [
     "order_id",
     "order_date",

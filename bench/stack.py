@@ -1,4 +1,4 @@
-"""The two dev-loop latencies, measured on the real local stack of tests/stack.py: a code server with its own
+"""The two dev-loop latencies, measured on the real local stack of tests/support/stack.py: a code server with its own
 empty DAGSTER_HOME (like the user-code pod), webserver and daemon sharing the project's instance config
 (QueuedRunCoordinator, DefaultRunLauncher). The code server serves a temporary copy of dagster_project, so
 the edit loop changes files without touching the checkout.
@@ -20,7 +20,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 
 from dagster_project.control.refresh import source_digest
-from tests.stack import LocalStack, copy_sample_bronze
+from tests.support.stack import LocalStack, copy_sample_bronze
 
 JOB = "medallion_job"
 RUN_TIMEOUT = 300.0
