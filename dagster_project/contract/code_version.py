@@ -10,8 +10,8 @@ from pathlib import Path
 
 PACKAGE = __name__.partition(".")[0]
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-# Modules whose edits cannot change any output of an asset: the package's __init__ only builds `defs` on first
-# access, and the bridge only forwards log records.
+# Modules whose edits cannot change any output of an asset: the package's __init__ holds only its docstring, and
+# the bridge only forwards log records.
 NOT_OUTPUT_DECIDING = frozenset({PACKAGE, f"{PACKAGE}.contract.log_bridge"})
 DOCUMENTED = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 

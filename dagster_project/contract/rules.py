@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dagster_project.contract.csv_io import contains_any_byte
-from dagster_project.contract.names import REJECT_REASONS, REQUIRED_COLUMNS
+from dagster_project.contract.names import GOLD_COLUMNS, REJECT_REASONS, REQUIRED_COLUMNS
 
 ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DIGITS = r"^[0-9]+$"
@@ -383,7 +383,7 @@ class RegionTotals:
                 ),
             }
         )
-        return _to_pandas(gold)
+        return _to_pandas(gold.select(GOLD_COLUMNS))
 
 
 def _total_length(values: pa.ChunkedArray) -> int:
