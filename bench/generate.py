@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+# A producer's header, as a bronze file would arrive: the contract's columns plus one the pipeline ignores.
 HEADER = "order_id,order_date,customer_id,region,product,category,quantity,unit_price,notes\n"
 CHUNK_ROWS = 250_000
 REJECT_RATE = 0.02

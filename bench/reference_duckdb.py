@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+# Written out, not imported from dagster_project, as in bench.reference_pandas.
 REQUIRED = [
     "order_id",
     "order_date",

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# The contract's names, written out rather than imported from dagster_project: a reference shares no code with
+# the pipeline it checks (tests/pipeline/test_bench.py checks that the names agree).
 REQUIRED = [
     "order_id",
     "order_date",
@@ -36,7 +38,8 @@ REASONS = [
     "invalid_quantity",
     "invalid_unit_price",
 ]
-# Exactly the characters Python's str.strip() removes; pandas' Arrow-backed strip uses a different set.
+# Exactly the characters Python's str.strip() removes; pandas' Arrow-backed strip uses a different set. A copy of
+# the rules' set on purpose, as the names above.
 WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"

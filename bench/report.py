@@ -33,7 +33,7 @@ class DevLoop:
     submit: dict[str, list[float]] = field(default_factory=dict)  # variant -> client-observed seconds
     submit_phases: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # variant -> per run
     edit: dict[str, list[float]] = field(default_factory=dict)  # reload path -> seconds
-    save_to_fresh: list[float] = field(default_factory=list)  # save of gold_asset.py -> refresh run SUCCESS
+    save_to_fresh: list[float] = field(default_factory=list)  # save of defs/assets/gold.py -> refresh run SUCCESS
 
 
 @dataclass
@@ -250,7 +250,7 @@ def _method(report: Report) -> str:
         "- Bronze: `python -m bench.generate` (seeded; ~2% rejects over all six reasons, untrimmed and "
         "mixed-case regions, quoted commas, quotes and newlines, an extra `notes` column). The page cache is "
         "warmed first.",
-        "- medallion_job: `dagster job execute -m dagster_project -j medallion_job` (job executor: "
+        "- medallion_job: `dagster job execute -m dagster_project.definitions -j medallion_job` (job executor: "
         f"`{report.executor}`; {config}), fresh DAGSTER_HOME holding the project's dagster.yaml, LOG_LEVEL "
         "left at the product default. References: `python -m bench.reference_duckdb` and "
         "`python -m bench.reference_pandas`.",
@@ -259,8 +259,8 @@ def _method(report: Report) -> str:
         "- Submit-to-success: DagsterGraphQLClient launch mutation sent -> SUCCESS seen by polling every "
         "50 ms, after one unmeasured warm-up run. Edit-to-new-code: an asset-description change appended to the "
         "asset file of a temporary copy of dagster_project -> reload -> the new description returned by "
-        "GraphQL. Save -> fresh gold: an assignment appended to gold_asset.py (a code change, so gold turns stale), "
-        "then what Tilt runs after a save in inprocess mode, together: `control reload` (the live update) and "
+        "GraphQL. Save -> fresh gold: an assignment appended to defs/assets/gold.py (a code change, so gold turns "
+        "stale), then what Tilt runs after a save in inprocess mode, together: `control reload` (the live update) and "
         "`control refresh --source-digest ...` (the auto-refresh resource); stops when polling every 50 ms "
         "sees the refresh run succeed, then checks gold is FRESH.",
         "- The machine is shared with other work; the load averages above show how busy it was.",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import startup
 from bench.report import DevLoop, Report, render
-from bench.stack import running_stack
+from bench.stack import GOLD_MODULE, running_stack
 from bench.throughput import Setup, measure_size
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def measure_dev_loop(args: argparse.Namespace, env: dict[str, str], root: Path, 
             loop.submit[name] = [latency.client_seconds for latency in latencies]
             loop.submit_phases[name] = [latency.phases for latency in latencies]
         reloads = {"GraphQL reloadRepositoryLocation": None}
-        if (stack.app / "dagster_project" / "control.py").exists():
+        if (stack.app / "dagster_project" / "control" / "__main__.py").exists():
             reloads["`python -m dagster_project.control reload`"] = [
                 sys.executable,
                 "-m",
@@ -97,7 +97,7 @@ def measure_dev_loop(args: argparse.Namespace, env: dict[str, str], root: Path, 
 def job_executor(project_dir: Path, env: dict[str, str]) -> tuple[str, bool]:
     """medallion_job's executor name, and whether its default run config already picks in-process."""
     probe = (
-        "import json; from dagster_project import defs; "
+        "import json; from dagster_project.definitions import defs; "
         "job = defs.resolve_job_def('medallion_job'); "
         "print(json.dumps([job.executor_def.name, (job.run_config or {}).get('execution')]))"
     )
@@ -135,7 +135,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     parser.add_argument("--project-dir", type=Path, default=REPO)
     parser.add_argument("--work-dir", type=Path, default=REPO / "bench" / "out")
-    parser.add_argument("--asset-file", default="gold_asset.py", help="file under dagster_project/ to edit")
+    parser.add_argument("--asset-file", default=GOLD_MODULE, help="file under dagster_project/ to edit")
     return parser.parse_args()
 
 

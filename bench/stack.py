@@ -1,4 +1,4 @@
-"""The two dev-loop latencies, measured on the real local stack of tests/stack.py: a code server with its own
+"""The two dev-loop latencies, measured on the real local stack of tests/support/stack.py: a code server with its own
 empty DAGSTER_HOME (like the user-code pod), webserver and daemon sharing the project's instance config
 (QueuedRunCoordinator, DefaultRunLauncher). The code server serves a temporary copy of dagster_project, so
 the edit loop changes files without touching the checkout.
@@ -19,8 +19,8 @@ from pathlib import Path
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 
-from dagster_project.refresh import source_digest
-from tests.stack import LocalStack, copy_sample_bronze
+from dagster_project.control.refresh import source_digest
+from tests.support.stack import LocalStack, copy_sample_bronze
 
 JOB = "medallion_job"
 RUN_TIMEOUT = 300.0
@@ -38,6 +38,7 @@ GOLD_STALE_STATUS = '{ assetNodes(assetKeys: [{path: ["gold_region_sales"]}]) { 
 # A code change to gold (an assignment, not a comment: comments leave the code version alone), so each save makes
 # gold stale and auto-refresh has work to do.
 GOLD_SAVE = '\n_bench_save = "{marker}"\n'
+GOLD_MODULE = "defs/assets/gold.py"
 
 # Appended to the asset module: re-describe every asset it defines, a change visible through GraphQL
 # whichever way repository.py collects the assets (by name or by module scan).
@@ -133,13 +134,14 @@ class DevLoopProbe:
         `control reload` and the auto-refresh resource's `control refresh --source-digest` start together (the
         refresh waits until the served code is the saved code, then launches the stale assets, and exits); the
         clock stops when polling sees that run succeed, as for submit-to-success."""
-        path = self.app / "dagster_project" / "gold_asset.py"
+        path = self.app / "dagster_project" / GOLD_MODULE
         original = self._original(path)
         control = [sys.executable, "-m", "dagster_project.control", "--url", self.url]
         env = {**self.stack.environment(), "PYTHONPATH": str(self.app)}
         started = time.perf_counter()
         path.write_text(original + GOLD_SAVE.format(marker=marker))
-        digest = source_digest(path.parent)  # tilt/refresh.sh's digest of the laptop's files, here the same files
+        # tilt/refresh.sh's digest of the laptop's files, here the same files
+        digest = source_digest(self.app / "dagster_project")
         refresh = subprocess.Popen([*control, "refresh", "--source-digest", digest], cwd=self.app, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
         subprocess.run([*control, "reload"], cwd=self.app, env=env, check=True, capture_output=True)

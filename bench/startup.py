@@ -28,7 +28,15 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 COMMANDS = {
     "dg launch": [str(BIN / "dg"), "launch", "--job", "medallion_job"],
-    "dagster job execute": [str(BIN / "dagster"), "job", "execute", "-m", "dagster_project", "-j", "medallion_job"],
+    "dagster job execute": [
+        str(BIN / "dagster"),
+        "job",
+        "execute",
+        "-m",
+        "dagster_project.definitions",
+        "-j",
+        "medallion_job",
+    ],
 }
 
 

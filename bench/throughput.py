@@ -78,7 +78,7 @@ def _run_one(setup: Setup, name: str, bronze: Path, out: Path, log: Path) -> Mea
     shutil.copy(setup.project_dir / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     # `make run` types `dg launch --job medallion_job`; the bench keeps `dagster job execute`, the same Dagster
     # function without dg's CLI in front, which starts about 0.9 s faster (`python -m bench.startup`, docs/local.md).
-    command = [dagster_executable(), "job", "execute", "-m", "dagster_project", "-j", "medallion_job"]
+    command = [dagster_executable(), "job", "execute", "-m", "dagster_project.definitions", "-j", "medallion_job"]
     if setup.pipeline_run_config:
         (home / "in_process.yaml").write_text(IN_PROCESS_CONFIG)
         command += ["-c", str(home / "in_process.yaml")]

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Prints the digest of the *.py files under a package directory: sha256 of their `sha256sum` lines, sorted by
 # ./relative path. `control refresh --source-digest` computes the same over the files in the pod
-# (dagster_project/refresh.py), so a refresh can tell that Tilt's sync of the laptop's files has landed.
+# (dagster_project/control/refresh.py), so a refresh can tell that Tilt's sync of the laptop's files has landed.
 # macOS ships `shasum -a 256` instead of sha256sum; both print the same lines.
 set -eu
 dir=${1:?usage: source-digest.sh PACKAGE_DIR}

@@ -1,0 +1,2 @@
+"""Without a cluster: the commands users type (make, dg), the real local stack, and faults that kill its
+processes."""
