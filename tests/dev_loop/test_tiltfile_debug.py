@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.project import RUN_MODES, UI_URL, USER_CODE_DEPLOYMENT, load_project_env
+from tests.support.project import RUN_MODES, UI_URL, load_project_env
 from tests.support.tilt import buttons, tiltfile_result
 from tests.support.tilt_runners import CONTROL, in_user_code
 
@@ -32,15 +32,11 @@ def test_the_debug_button_submits_medallion_job_with_the_debug_flag(mode):
 def test_inprocess_forwards_the_debug_port_from_the_code_server_to_localhost(context):
     forward = tiltfile_result("--run-mode=inprocess", context=context).resources["debugger-forward"]
     assert forward.resource_deps == ["dagster"] and forward.labels == ["pipeline"]
-    wrapper, name, *command = forward.serve_cmd[2:]
-    assert forward.serve_cmd[:2] == ["sh", "-c"] and name == "forward"
-    assert "while" in wrapper, "the forward is not restarted when the pod is replaced"
-    assert command == [
-        "kubectl", "--context", context, "--namespace", ENV["NAMESPACE"],
-        "port-forward", f"deploy/{USER_CODE_DEPLOYMENT}", f"{PORT}:{PORT}",
-    ]  # fmt: skip
-    # kubectl binds 127.0.0.1 and ::1 unless told otherwise: nothing else on the laptop's network reaches it.
-    assert not [word for word in command if word.startswith("--address")]
+    # The pods of the code-server Deployment, followed across replacements (tilt/port-forward.sh; the forward
+    # coming back after its pod is deleted is checked on the test cluster, tests/dev_loop/test_tilt_loop_cluster.py).
+    selector = f"app.kubernetes.io/instance={ENV['HELM_RELEASE']},deployment={ENV['CODE_LOCATION']}"
+    assert forward.serve_cmd == ["sh", "tilt/port-forward.sh", selector, f"{PORT}:{PORT}"]
+    assert forward.serve_env["KUBE_CONTEXT"] == context
 
 
 def test_k8s_jobs_mode_has_no_standing_forward():
