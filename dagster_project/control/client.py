@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 # The UI's NodePort and the code location's name (project.env's UI_NODE_PORT and CODE_LOCATION; tests check it).
 DEFAULT_URL = "http://localhost:30000"
+RESTARTING_WEBSERVER_SECONDS = 60
 DEFAULT_LOCATION = "dagster-repo"
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -129,9 +130,19 @@ class Webserver:
         return f"{os.environ.get('DAGSTER_UI_URL', self.url).rstrip('/')}/runs/{run_id}"
 
     def graphql(self, query: str, variables: dict) -> dict:
-        response = requests.post(
-            f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=self.timeout
-        )
+        # A webserver that is being replaced (a helm upgrade rolling its pod) refuses connections for a few
+        # seconds: the Tilt buttons and auto-refresh wait for it rather than fail.
+        deadline = time.monotonic() + RESTARTING_WEBSERVER_SECONDS
+        while True:
+            try:
+                response = requests.post(
+                    f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=self.timeout
+                )
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
         if response.status_code == 400:  # a query the schema refuses: its errors say why
             raise RuntimeError(f"GraphQL request refused: {response.text[:1000]}")
         response.raise_for_status()

@@ -129,6 +129,9 @@ def loop(cluster, tmp_path_factory):
     with tilt_up(cluster, workdir) as session:
         SESSIONS.append(session)
         wait_ready(session, "dagster", "bronze-seed", "pipeline", "debugger-forward")
+        # Coming from k8s-jobs mode, the upgrade rolls the webserver and daemon too.
+        for deployment in ("dagster-dagster-webserver", "dagster-daemon", USER_CODE):
+            cluster.kubectl("rollout", "status", f"deployment/{deployment}", "--timeout=300s", timeout=330)
         FIGURES["tilt up -> dagster, seed, forwards Ready (s)"] = round(time.monotonic() - started, 1)
         yield session, workdir
 
