@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 # The UI's NodePort and the code location's name (project.env's UI_NODE_PORT and CODE_LOCATION; tests check it).
 DEFAULT_URL = "http://localhost:30000"
-RESTARTING_WEBSERVER_SECONDS = 60
 DEFAULT_LOCATION = "dagster-repo"
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -132,7 +131,7 @@ class Webserver:
     def graphql(self, query: str, variables: dict) -> dict:
         # A webserver that is being replaced (a helm upgrade rolling its pod) refuses connections for a few
         # seconds: the Tilt buttons and auto-refresh wait for it rather than fail.
-        deadline = time.monotonic() + RESTARTING_WEBSERVER_SECONDS
+        deadline = time.monotonic() + RESTART_PATIENCE_SECONDS
         while True:
             try:
                 response = requests.post(
@@ -162,7 +161,7 @@ class Webserver:
                 return
             causes = [cause["message"].strip() for cause in loaded.get("causes") or []]
             message = "\n".join([result.get("message") or loaded.get("message") or result["__typename"], *causes])
-            if "UserCodeUnreachableError" not in message or time.monotonic() > deadline:
+            if not any(sign in message for sign in RESTARTING) or time.monotonic() > deadline:
                 raise RuntimeError(f"reloading code location {self.location!r} failed: {message}")
             time.sleep(1)
 
