@@ -525,6 +525,12 @@ wait_for() {
     done
 }
 
+# containerd_booted: the log since the last spawn (its "====" line) says every plugin, CRI too, is ready.
+containerd_booted() {
+    awk '/^==== /{booted = 0} /containerd successfully booted/{booted = 1} END{exit !booted}' \
+        "${LOG_DIR}/containerd.log"
+}
+
 api_ready() {
     curl -sf --max-time 3 --cacert "${PKI}/ca.crt" --cert "${PKI}/admin.crt" --key "${PKI}/admin.key" \
         "https://127.0.0.1:${API_PORT}/readyz"
@@ -600,7 +606,9 @@ start_component() {
         ;;
     containerd)
         spawn containerd "${CONTAINERD_BIN}/containerd" --config "${CONF_DIR}/containerd.toml"
-        wait_for containerd 60 test -S "${CONTAINERD_SOCKET}"
+        # The socket serves before the CRI plugin has recovered its state, and a kubelet that asks then exits
+        # ("server is not initialized yet"); containerd logs that it booted once every plugin is ready.
+        wait_for containerd 60 containerd_booted
         ;;
     kube-controller-manager)
         spawn kube-controller-manager "${KUBE_BIN}/kube-controller-manager" \

@@ -81,6 +81,17 @@ class ClusterLongRun:
     def errors(self, run_id: str | None = None) -> str:
         return "\n".join(e["message"][:500] for e in self.server.events(run_id or self.run_id) if e["level"] == "ERROR")
 
+    def fails_soon_after(self, kill, figure: str, message: str) -> None:
+        """`kill()` in the middle of the silver step fails the run within DETECTION_SECONDS, its error naming
+        `message`; the time it took is kept under `figure`."""
+        killed_at = time.monotonic()
+        kill()
+        status, ended_at = self.wait_for_end(timeout=300)
+        DETECTED[figure] = ended_at - killed_at
+        assert status == DagsterRunStatus.FAILURE, self.errors()
+        assert message in self.errors(), self.errors()
+        assert ended_at - killed_at <= DETECTION_SECONDS, f"FAILURE {ended_at - killed_at:.1f}s after the kill"
+
     def wait_for_end(self, timeout: float) -> tuple[DagsterRunStatus, float]:
         status = self.server.wait(self.run_id, timeout=timeout, poll=0.25)
         return status, time.monotonic()
@@ -115,13 +126,8 @@ def test_code_server_pod_force_deleted_mid_run_fails_the_run_at_once(cluster, bi
     build_and_deploy(cluster, "inprocess", tag="cluster-test-3")
     run = ClusterLongRun(cluster, big_bronze_dir)
     old_pod = code_server_pod(cluster)["metadata"]["name"]
-    killed_at = time.monotonic()
-    cluster.force_delete(old_pod)
-    status, ended_at = run.wait_for_end(timeout=300)
-    DETECTED["code-server pod force-deleted (inprocess)"] = ended_at - killed_at
-    assert status == DagsterRunStatus.FAILURE, run.errors()
-    assert "Execution was interrupted unexpectedly" in run.errors(), run.errors()
-    assert ended_at - killed_at <= DETECTION_SECONDS, f"FAILURE {ended_at - killed_at:.1f}s after the kill"
+    run.fails_soon_after(lambda: cluster.force_delete(old_pod), "code-server pod force-deleted (inprocess)",
+                         "Execution was interrupted unexpectedly")  # fmt: skip
     wait_for(lambda: code_server_pod(cluster)["metadata"]["name"] != old_pod, 120, "the code-server pod's successor")
     wait_for(lambda: _ready(code_server_pod(cluster)), 180, "the new code-server pod to be Ready")
     run.check_files_after_fault()
@@ -134,13 +140,8 @@ def test_code_server_container_sigkilled_mid_run_fails_the_run_naming_the_lost_w
     run = ClusterLongRun(cluster, big_bronze_dir)
     pod = code_server_pod(cluster)
     restarts = pod["status"]["containerStatuses"][0]["restartCount"]
-    killed_at = time.monotonic()
-    cluster.sigkill_container(pod)
-    status, ended_at = run.wait_for_end(timeout=300)
-    DETECTED["code-server container SIGKILLed (inprocess)"] = ended_at - killed_at
-    assert status == DagsterRunStatus.FAILURE, run.errors()
-    assert "Run worker gone" in run.errors(), run.errors()
-    assert ended_at - killed_at <= DETECTION_SECONDS, f"FAILURE {ended_at - killed_at:.1f}s after the kill"
+    run.fails_soon_after(lambda: cluster.sigkill_container(pod), "code-server container SIGKILLed (inprocess)",
+                         "Run worker gone")  # fmt: skip
     again = code_server_pod(cluster)
     assert again["metadata"]["uid"] == pod["metadata"]["uid"], "the pod was replaced, not its container restarted"
     assert again["status"]["containerStatuses"][0]["restartCount"] == restarts + 1
@@ -189,16 +190,9 @@ def test_run_pod_killed_in_k8s_jobs_mode_fails_the_run(cluster, big_bronze_dir, 
     build_and_deploy(cluster, "k8s-jobs", tag="cluster-test-4")
     run = ClusterLongRun(cluster, big_bronze_dir)
     (pod,) = cluster.pods(f"job-name=dagster-run-{run.run_id}")
-    killed_at = time.monotonic()
-    if fault == "force-delete":
-        cluster.force_delete(pod["metadata"]["name"])
-    else:
-        cluster.sigkill_container(pod)
-    status, ended_at = run.wait_for_end(timeout=300)
-    DETECTED[f"run pod {fault} (k8s-jobs)"] = ended_at - killed_at
-    assert status == DagsterRunStatus.FAILURE, run.errors()
-    assert message in run.errors(), run.errors()
-    assert ended_at - killed_at <= DETECTION_SECONDS, f"FAILURE {ended_at - killed_at:.1f}s after the kill"
+    kill = {"force-delete": lambda: cluster.force_delete(pod["metadata"]["name"]),
+            "sigkill": lambda: cluster.sigkill_container(pod)}[fault]  # fmt: skip
+    run.fails_soon_after(kill, f"run pod {fault} (k8s-jobs)", message)
     run.check_files_after_fault()
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from dagster_project.control.client import Webserver
-from tests.support.cluster import ENV, UI_URL, USER_CODE, running_cluster, with_stand_ins
+from tests.support.cluster import ENV, UI_URL, USER_CODE
 from tests.support.project import REPO_ROOT
-from tests.support.tilt import extensions_repo, tilt_binary, tilt_ci, tilt_environment
+from tests.support.tilt import tilt_binary, tilt_ci, tilt_cluster, tilt_environment, user_shell
 
 pytestmark = [pytest.mark.cluster, pytest.mark.tilt, pytest.mark.timeout(2400)]
 
@@ -30,22 +30,14 @@ FIGURES: dict[str, object] = {}  # printed at the end of the module (the closing
 
 @pytest.fixture(scope="module")
 def cluster():
-    cluster = with_stand_ins(running_cluster())
-    tilt_binary(), extensions_repo()  # skip early, naming what is missing
-    yield cluster
+    yield tilt_cluster()
     print("\ntilt on the cluster: " + json.dumps(FIGURES))
-
-
-def tilt_env(cluster) -> dict[str, str]:
-    """The shell of a user whose cluster has what this machine lacks supplied (docs/deploy.md, stand-ins)."""
-    return {key: value for key, value in cluster.env(**cluster.deploy_env).items()
-            if key not in ("KUBECONFIG", "HOME")}  # fmt: skip
 
 
 def ci(cluster, *args: str, tiltfile: Path = REPO_ROOT / "Tiltfile") -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
     done = tilt_ci(tiltfile, f"--allow-context={cluster.context}", *args, context=cluster.context, timeout=900,
-                   environ=tilt_env(cluster), kubeconfig=cluster.kubeconfig)  # fmt: skip
+                   environ=user_shell(cluster), kubeconfig=cluster.kubeconfig)  # fmt: skip
     return done, time.monotonic() - started
 
 
@@ -69,7 +61,7 @@ def test_tilt_ci_from_nothing_passes_the_smoke_check(cluster):
 def test_tilt_down_keeps_the_layers_and_tilt_ci_in_k8s_jobs_mode_reuses_them(cluster):
     kept_pvcs = pvc_uids(cluster)
     home = Path(os.environ.get("TMPDIR", "/tmp")) / f"tilt-down-{os.getpid()}"
-    env = tilt_environment(home, cluster.context, tilt_env(cluster), cluster.kubeconfig)
+    env = tilt_environment(home, cluster.context, user_shell(cluster), cluster.kubeconfig)
     down = subprocess.run([tilt_binary(), "down", "--file", str(REPO_ROOT / "Tiltfile"), "--",
                            f"--allow-context={cluster.context}"], cwd=REPO_ROOT, env=env, capture_output=True,
                           text=True, timeout=600)  # fmt: skip

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from dagster_project.control.client import Webserver
-from tests.support.cluster import ENV, UI_URL, USER_CODE, running_cluster, with_stand_ins
+from tests.support.cluster import ENV, UI_URL, USER_CODE
 from tests.support.project import REPO_ROOT
 from tests.support.stack import wait_for
-from tests.support.tilt import TiltUp, extensions_repo, tilt_binary
+from tests.support.tilt import TiltUp, tilt_cluster, user_shell
 
 pytestmark = [pytest.mark.cluster, pytest.mark.tilt, pytest.mark.timeout(2400)]
 
@@ -37,9 +37,7 @@ SESSIONS: list[TiltUp] = []
 
 @pytest.fixture(scope="module")
 def cluster():
-    cluster = with_stand_ins(running_cluster())
-    tilt_binary(), extensions_repo()  # skip early, naming what is missing
-    yield cluster
+    yield tilt_cluster()
     print("\nlive loop on the cluster: " + json.dumps(FIGURES))
 
 
@@ -56,9 +54,7 @@ def repository_copy(destination: Path) -> Path:
 
 
 def tilt_up(cluster, workdir: Path, *args: str) -> TiltUp:
-    shell = cluster.env(**cluster.deploy_env)
-    env = {key: value for key, value in shell.items() if key not in ("KUBECONFIG", "HOME")}
-    return TiltUp(f"--allow-context={cluster.context}", *args, context=cluster.context, environ=env,
+    return TiltUp(f"--allow-context={cluster.context}", *args, context=cluster.context, environ=user_shell(cluster),
                   tiltfile=workdir / "Tiltfile", workdir=workdir.parent / f"{workdir.name}-tilt-home",
                   kubeconfig=cluster.kubeconfig)  # fmt: skip
 
@@ -223,9 +219,6 @@ def test_the_dashboard_shows_every_resource_under_its_label(dashboard):
 
     page, base, shots = dashboard
     page.goto(f"{base}/overview")
-    # A first visit asks about telemetry; a person answers it.
-    page.get_by_role("button", name="Nope").click()
-    page.get_by_role("button", name="Dismiss").click()
     for label, names in RESOURCES_BY_LABEL.items():
         group = page.get_by_role("region", name=f"{label} Status summary for {label} group", exact=True)
         for name in names:
@@ -236,9 +229,14 @@ def test_the_dashboard_shows_every_resource_under_its_label(dashboard):
     page.screenshot(path=shots / "tilt-dashboard-overview.png")
 
 
-def run_id_in(text: str, after: int = 0) -> str:
-    found = re.findall(r"run ([0-9a-f-]{36}): ", text[after:])
-    assert found, f"no run id in the button's output:\n{text[after:][-2000:]}"
+def click_pipeline_button(page, base: str, session: TiltUp, name: str) -> str:
+    """Click a button of the pipeline resource; the id of the run its command printed in the resource's log."""
+    before = len(session.tilt("logs", "pipeline").stdout)
+    page.goto(f"{base}/r/pipeline/overview")
+    page.get_by_role("button", name=re.compile(rf"^(Trigger )?{name}$")).click()
+    pattern = re.compile(r"run ([0-9a-f-]{36}): ")
+    found = wait_for(lambda: pattern.findall(session.tilt("logs", "pipeline").stdout[before:]), 120,
+                     f"the {name} button's command to print the run it launched")  # fmt: skip
     return found[-1]
 
 
@@ -247,12 +245,7 @@ def test_the_run_button_launches_a_run_whose_debug_lines_show_in_the_pipeline_lo
 
     page, base, shots = dashboard
     session, _ = loop
-    before = len(session.tilt("logs", "pipeline").stdout)
-    page.goto(f"{base}/r/pipeline/overview")
-    page.get_by_role("button", name=re.compile(r"^(Trigger )?Run medallion_job$")).click()
-    wait_for(lambda: re.search(r"run [0-9a-f-]{36}: ", session.tilt("logs", "pipeline").stdout[before:]), 120,
-             "the button's command to print the run it launched")  # fmt: skip
-    run_id = run_id_in(session.tilt("logs", "pipeline").stdout, before)
+    run_id = click_pipeline_button(page, base, session, "Run medallion_job")
     assert Webserver(UI_URL).wait(run_id, timeout=600).value == "SUCCESS"
     # The silver step's DEBUG lines of that run, in the resource's log pane.
     line = re.compile(rf"{run_id[:8]}.*silver_orders.*cleaned \d+ bronze rows so far")
@@ -285,21 +278,26 @@ def breakpoint_line(silver_file: Path) -> int:
 
 
 def test_the_debug_button_run_stops_at_a_breakpoint_through_the_forwarded_port(dashboard, loop):
-    from tests.support.dap_client import DapClient
-
     page, base, _ = dashboard
     session, workdir = loop
     server = Webserver(UI_URL)
+    run_id = click_pipeline_button(page, base, session, "Debug medallion_job")
+    wait_for(lambda: waiting_for_debugger(server, run_id), 180, "the run to wait for a debugger")
+    attach_and_stop_in_silver(server, run_id, workdir)
+
+
+def waiting_for_debugger(server: Webserver, run_id: str) -> bool:
+    return any("waiting up to" in event["message"] for event in server.events(run_id))
+
+
+def attach_and_stop_in_silver(server: Webserver, run_id: str, workdir: Path) -> None:
+    """VS Code's "Attach to Dagster run" (.vscode/launch.json) on a run waiting for a debugger at DEBUG_PORT on
+    this machine: the breakpoint in the silver step is verified and hit, the pod's /opt/dagster/app file shows as
+    this checkout's (launch.json's path mapping works), the step's locals read right; then the run succeeds."""
+    from tests.support.dap_client import DapClient
+
     silver_file = workdir / "dagster_project" / "defs" / "assets" / "silver.py"
     line = breakpoint_line(silver_file)
-    before = len(session.tilt("logs", "pipeline").stdout)
-    page.goto(f"{base}/r/pipeline/overview")
-    page.get_by_role("button", name=re.compile(r"^(Trigger )?Debug medallion_job$")).click()
-    wait_for(lambda: re.search(r"run [0-9a-f-]{36}: ", session.tilt("logs", "pipeline").stdout[before:]), 120,
-             "the debug button to print the run it launched")  # fmt: skip
-    run_id = run_id_in(session.tilt("logs", "pipeline").stdout, before)
-    wait_for(lambda: [e for e in server.events(run_id) if "waiting up to" in e["message"]], 180,
-             "the run to wait for a debugger")  # fmt: skip
     configurations = json.loads((workdir / ".vscode" / "launch.json").read_text())["configurations"]
     (config,) = [c for c in configurations if c["name"] == "Attach to Dagster run"]
     config = json.loads(json.dumps(config).replace("${workspaceFolder}", str(workdir)))
@@ -310,7 +308,6 @@ def test_the_debug_button_run_stops_at_a_breakpoint_through_the_forwarded_port(d
         stopped = client.wait_event("stopped", timeout=180)
         assert stopped["reason"] == "breakpoint", stopped
         (top, *_) = client.request("stackTrace", threadId=stopped["threadId"])["stackFrames"]
-        # The pod's /opt/dagster/app file is reported as this checkout's: launch.json's mapping works.
         assert (Path(top["source"]["path"]), top["line"]) == (silver_file, line), top
         assert client.evaluate("storage.root", top["id"]) == repr(ENV["DATA_ROOT"])
         client.request("continue", threadId=stopped["threadId"])
@@ -416,33 +413,15 @@ def test_k8s_jobs_mode_a_save_rebuilds_the_image_and_the_next_run_pod_runs_it(cl
 
 def debug_a_run_pod(cluster, server: Webserver, workdir: Path) -> None:
     """docs/debugging.md's k8s-jobs path: a debug run's own pod waits for VS Code; forward to it by run id."""
-    from tests.support.dap_client import DapClient
-
-    port = int(ENV["DEBUG_PORT"])
+    port = ENV["DEBUG_PORT"]
     run_id = server.submit("medallion_job", tags={"medallion/debug": "true"})
-    wait_for(lambda: [e for e in server.events(run_id) if "waiting up to" in e["message"]], 300,
-             "the run pod to wait for a debugger")  # fmt: skip
+    wait_for(lambda: waiting_for_debugger(server, run_id), 300, "the run pod to wait for a debugger")
     command = ["kubectl", "--context", cluster.context, "--namespace", ENV["NAMESPACE"], "port-forward",
                f"job/dagster-run-{run_id}", f"{port}:{port}"]  # fmt: skip
     forward = subprocess.Popen(command, env=cluster.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    client = None
     try:
         assert "Forwarding from" in forward.stdout.readline()
-        silver_file = workdir / "dagster_project" / "defs" / "assets" / "silver.py"
-        line = breakpoint_line(silver_file)
-        configurations = json.loads((workdir / ".vscode" / "launch.json").read_text())["configurations"]
-        (config,) = [c for c in configurations if c["name"] == "Attach to Dagster run"]
-        client = DapClient("127.0.0.1", port)
-        answered = client.attach(json.loads(json.dumps(config).replace("${workspaceFolder}", str(workdir))),
-                                 {str(silver_file): [line]})  # fmt: skip
-        assert [b["verified"] for b in answered[str(silver_file)]] == [True], answered
-        stopped = client.wait_event("stopped", timeout=180)
-        (top, *_) = client.request("stackTrace", threadId=stopped["threadId"])["stackFrames"]
-        assert (Path(top["source"]["path"]), top["line"]) == (silver_file, line), top
-        client.request("continue", threadId=stopped["threadId"])
-        assert server.wait(run_id, timeout=300).value == "SUCCESS"
+        attach_and_stop_in_silver(server, run_id, workdir)
     finally:
-        if client is not None:
-            client.close()
         forward.terminate()
         forward.wait(timeout=30)

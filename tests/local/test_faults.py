@@ -21,7 +21,7 @@ from dagster import DagsterRunStatus
 from tests.support.container_stack import PostgresCluster, postgres_bindir
 from tests.support.project import BIN
 from tests.support.runs import OUTPUTS, RUNS_IN_PROGRESS, layer_files
-from tests.support.stack import LocalStack, copy_sample_bronze, wait_for
+from tests.support.stack import LocalStack, copy_sample_bronze, instance_of, wait_for
 from tests.support.tools import require_tool
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
@@ -242,13 +242,29 @@ def test_daemon_killed_while_runs_are_queued_runs_each_once(fault_stack, big_bro
         retry = retry_of(fault_stack, run_id)
         assert retry is not None, (f"run {run_id} never started and was not retried: {failure_messages(server, run_id)}"
                                    f"\nits events: {[e['message'][:300] for e in server.events(run_id)]}"
-                                   f"\ndaemon log on retries: {retry_lines(fault_stack)}")  # fmt: skip
+                                   f"\n{retry_evidence(fault_stack, run_id)}")  # fmt: skip
         assert server.wait(retry, timeout=300) == DagsterRunStatus.SUCCESS
         assert execution_starts(server, retry) == 1
 
 
-def retry_lines(stack: LocalStack) -> list[str]:
-    return [line[:400] for line in stack.log_text("daemon").splitlines() if "retry" in line.lower()][-20:]
+def retry_evidence(stack: LocalStack, run_id: str) -> str:
+    """What decides a retry: the run's tags, where the retry daemon's cursor stands against the run's failure
+    event, and what the daemon logged about retries, the event log consumer or errors."""
+    from dagster import DagsterEventType
+
+    with instance_of(stack) as instance:
+        tags = instance.get_run_by_id(run_id).tags
+        failures = instance.event_log_storage.get_logs_for_all_runs_by_log_id(
+            dagster_event_type=DagsterEventType.RUN_FAILURE)  # fmt: skip
+        failure_ids = [storage_id for storage_id, entry in failures.items() if entry.run_id == run_id]
+        cursors = instance.daemon_cursor_storage.get_cursor_values(
+            {f"EVENT_LOG_CONSUMER_CURSOR-{kind.value}" for kind in (DagsterEventType.RUN_FAILURE,
+                                                                       DagsterEventType.RUN_SUCCESS)})  # fmt: skip
+    wanted = ("retry", "event_log_consumer", "error", "traceback", "exception")
+    lines = [line[:400] for line in stack.log_text("daemon").splitlines() if any(w in line.lower() for w in wanted)]
+    return (
+        f"tags: {dict(tags)}\nfailure event ids: {failure_ids}, consumer cursors: {cursors}\ndaemon log: {lines[-30:]}"
+    )
 
 
 def execution_starts(server, run_id: str) -> int:
@@ -259,12 +275,11 @@ def failure_messages(server, run_id: str) -> list[str]:
     return [e["message"][:300] for e in server.events(run_id) if e["level"] == "ERROR"]
 
 
-def retry_of(stack: LocalStack, run_id: str, timeout: float = 60) -> str | None:
+def retry_of(stack: LocalStack, run_id: str, timeout: float = 120) -> str | None:
     """The run that run retries launched for `run_id`, once the daemon has created it."""
-    from dagster import DagsterInstance, RunsFilter
-    from dagster._core.instance.ref import InstanceRef
+    from dagster import RunsFilter
 
-    with DagsterInstance.from_ref(InstanceRef.from_dir(str(stack.instance_home))) as instance:
+    with instance_of(stack) as instance:
 
         def child() -> str | None:
             runs = instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": run_id}))

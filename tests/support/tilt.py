@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.support.cluster import Cluster, running_cluster, with_stand_ins
 from tests.support.project import REPO_ROOT, load_project_env
 from tests.support.stack import free_port
 from tests.support.tools import require_tool
@@ -82,8 +83,10 @@ def tilt_environment(home: Path, context: str, environ: dict[str, str] | None,
         kubeconfig = write_kubeconfig(home / "kubeconfig", sorted({context, "orbstack"}), context)
     ignored = ("TILT_PORT", "TILT_HOST", "DAGSTER_CHART", "PYTHON_IMAGE", "HELM_SKIP_SCHEMA_VALIDATION")
     env = {key: value for key, value in os.environ.items() if key not in ignored}
+    # Tilt asks a first visitor about telemetry unless CI (or one of its other variables) is set: a CI runner sets
+    # it and a developer's shell does not, so the tests set one, and the dashboard looks the same in both.
     return {**env, "HOME": str(home), "KUBECONFIG": str(kubeconfig), "TILT_EXTENSIONS_REPO": extensions_repo(),
-            **(environ or {})}  # fmt: skip
+            "TILT_DISABLE_ANALYTICS": "1", **(environ or {})}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -367,3 +370,17 @@ def tilt_ci(
                               timeout=timeout + 30)  # fmt: skip
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def tilt_cluster() -> Cluster:
+    """The test cluster with its stand-in images, for a module that runs Tilt on it; skips first, naming what is
+    missing."""
+    tilt_binary(), extensions_repo()
+    return with_stand_ins(running_cluster())
+
+
+def user_shell(cluster: Cluster) -> dict[str, str]:
+    """The shell of a user whose cluster has what this machine lacks supplied (docs/deploy.md, stand-ins); Tilt
+    gets the HOME and kubeconfig the session gives it."""
+    return {key: value for key, value in cluster.env(**cluster.deploy_env).items()
+            if key not in ("KUBECONFIG", "HOME")}  # fmt: skip
