@@ -150,8 +150,11 @@ def test_make_dev_serves_the_ui_and_stops_on_ctrl_c_without_a_warning(make, tmp_
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "make-dev.log"
     with log_path.open("wb") as log:
+        # As from a terminal, Ctrl-C's signal is not ignored: a suite started in the background (`.ci/run &`)
+        # hands its children SIGINT ignored, and dg, the webserver and the code server then keep running.
         dev = subprocess.Popen(make_command(make, "dev", f"DEV_PORT={port}"), env=user_env(tmp_path), stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                               stderr=subprocess.STDOUT, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         wait_for(lambda: dev.poll() is not None or location_loaded(url, ENV["CODE_LOCATION"]), 240,
                  f"make dev to serve {url} with the code location loaded")  # fmt: skip
