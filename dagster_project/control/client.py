@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -103,6 +103,29 @@ REPOSITORY = "__repository__"
 RESTART_PATIENCE_SECONDS = 60
 RESTARTING = ("Unreachable", "UNAVAILABLE", "No available client")
 
+T = TypeVar("T")
+
+
+def retried(attempt: Callable[[], T], worth_retrying: Callable[[Exception], bool], patience: float) -> T:
+    """`attempt()`, again every second while what it raises is `worth_retrying`, for at most `patience` seconds;
+    after that, or for any other error, the error itself."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return attempt()
+        except Exception as error:
+            if not worth_retrying(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(1)
+
+
+def restarting(error: Exception) -> bool:
+    return isinstance(error, RuntimeError) and any(sign in str(error) for sign in RESTARTING)
+
+
+class LocationNotLoaded(RuntimeError):
+    """A reload the webserver answered with a load error (the code server's, or its own)."""
+
 
 class Webserver:
     def __init__(self, url: str, location: str = DEFAULT_LOCATION, timeout: int = 60):
@@ -131,17 +154,13 @@ class Webserver:
     def graphql(self, query: str, variables: dict) -> dict:
         # A webserver that is being replaced (a helm upgrade rolling its pod) refuses connections for a few
         # seconds: the Tilt buttons and auto-refresh wait for it rather than fail.
-        deadline = time.monotonic() + RESTART_PATIENCE_SECONDS
-        while True:
-            try:
-                response = requests.post(
-                    f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=self.timeout
-                )
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+        response = retried(
+            lambda: requests.post(
+                f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=self.timeout
+            ),
+            lambda error: isinstance(error, requests.ConnectionError),
+            RESTART_PATIENCE_SECONDS,
+        )
         if response.status_code == 400:  # a query the schema refuses: its errors say why
             raise RuntimeError(f"GraphQL request refused: {response.text[:1000]}")
         response.raise_for_status()
@@ -153,17 +172,17 @@ class Webserver:
     def reload(self, unreachable_for: float = 0) -> None:
         """Reload the code location; returns once the webserver has loaded the new definitions. A code server that
         does not answer yet (a restarted container still starting) is asked again for `unreachable_for` s."""
-        deadline = time.monotonic() + unreachable_for
-        while True:
+
+        def reload_once() -> None:
             result = self.graphql(RELOAD_MUTATION, {"location": self.location})["reloadRepositoryLocation"]
             loaded = result.get("locationOrLoadError") or {}
             if result["__typename"] == "WorkspaceLocationEntry" and loaded.get("__typename") == "RepositoryLocation":
                 return
             causes = [cause["message"].strip() for cause in loaded.get("causes") or []]
             message = "\n".join([result.get("message") or loaded.get("message") or result["__typename"], *causes])
-            if not any(sign in message for sign in RESTARTING) or time.monotonic() > deadline:
-                raise RuntimeError(f"reloading code location {self.location!r} failed: {message}")
-            time.sleep(1)
+            raise LocationNotLoaded(f"reloading code location {self.location!r} failed: {message}")
+
+        retried(reload_once, lambda error: isinstance(error, LocationNotLoaded) and restarting(error), unreachable_for)
 
     def materialize(
         self, assets: list[str], checks: list[tuple[str, str]] | None = None, tags: dict[str, str] | None = None
@@ -230,15 +249,12 @@ class Webserver:
         except RuntimeError as error:
             if "NotFound" not in str(error):
                 raise
-        deadline = time.monotonic() + RESTART_PATIENCE_SECONDS
-        while True:
-            try:
-                self.reload()
-                return launch()
-            except RuntimeError as error:
-                if not any(sign in str(error) for sign in RESTARTING) or time.monotonic() > deadline:
-                    raise
-            time.sleep(1)
+
+        def reload_and_launch() -> str:
+            self.reload()
+            return launch()
+
+        return retried(reload_and_launch, restarting, RESTART_PATIENCE_SECONDS)
 
     @staticmethod
     def _launched(result: dict, what: str) -> str:
