@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from tests.support.container_stack import python_image
 from tests.support.project import REPO_ROOT, load_project_env, parse_env_lines
 from tests.support.stack import wait_for
 from tests.support.tools import require_tool
@@ -137,16 +138,17 @@ def with_stand_ins(cluster: Cluster) -> Cluster:
     if not cluster.deploy_env:
         chart = os.environ.get("DAGSTER_CHART", "")
         require_tool("dagster-chart", bool(chart), CHART_MISSING)
+        base = python_image()
         build = [str(REPO_ROOT / ".ci/build-images.sh")]
-        done = subprocess.run(build, env=cluster.env(LOCAL_REGISTRY=cluster.registry), capture_output=True,
-                              text=True, timeout=1800)  # fmt: skip
+        done = subprocess.run(build, env=cluster.env(LOCAL_REGISTRY=cluster.registry, PYTHON_IMAGE=base),
+                              capture_output=True, text=True, timeout=1800)  # fmt: skip
         assert done.returncode == 0, f".ci/build-images.sh failed:\n{done.stderr[-4000:]}"
         cluster.deploy_env = {
             **parse_env_lines(done.stdout),
             "DAGSTER_CHART": chart,
             # The chart's schema refers to definitions on GitHub, which this machine cannot reach.
             "HELM_SKIP_SCHEMA_VALIDATION": "true",
-            "PYTHON_IMAGE": os.environ.get("PYTHON_IMAGE", "python:3.11-slim"),
+            "PYTHON_IMAGE": base,
             "DOCKER_BUILD_NETWORK": "host",
         }
     return cluster

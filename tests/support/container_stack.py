@@ -30,6 +30,7 @@ import yaml
 
 from tests.support.project import BIN, REPO_ROOT
 from tests.support.stack import LocalStack, free_port, wait_for
+from tests.support.tools import require_tool
 
 LAYERS = ("bronze", "silver", "gold")
 
@@ -54,6 +55,20 @@ def docker_engine_problem() -> str | None:
     if probe.returncode == 0:
         return None
     return f"no Docker engine reachable ({ENABLE_DOCKER}): {probe.stderr.strip()[:300]}"
+
+
+def python_image() -> str:
+    """The base the images build on (PYTHON_IMAGE, else the Dockerfile's python:3.11-slim), once an engine answers
+    and has it or can pull it; otherwise the test skips saying how to get one (fails where docker is required)."""
+    problem = docker_engine_problem()
+    require_tool("docker", problem is None, problem or "")
+    base = os.environ.get("PYTHON_IMAGE", "python:3.11-slim")
+    if subprocess.run(["docker", "image", "inspect", base], capture_output=True).returncode != 0:
+        pulled = subprocess.run(["docker", "pull", base], capture_output=True, text=True, timeout=900)
+        require_tool("docker", pulled.returncode == 0,
+                     f"base image {base} is not here and cannot be pulled ({pulled.stderr.strip()[:200]}): "
+                     "bash .ci/setup-docker.sh builds one from Debian, prints PYTHON_IMAGE to export")  # fmt: skip
+    return base
 
 
 def tar_of(files: dict[str, bytes], uid: int, gid: int) -> bytes:

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import time
 
 import pytest
 
-from tests.support.container_stack import docker, docker_engine_problem
+from tests.support.container_stack import docker, python_image
 from tests.support.project import REPO_ROOT, load_project_env
-from tests.support.tools import require_tool
 
 
 @pytest.fixture(scope="session")
@@ -34,9 +32,7 @@ def metrics(request, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def image(metrics) -> str:
-    problem = docker_engine_problem()
-    require_tool("docker", problem is None, problem or "")
-    base = os.environ.get("PYTHON_IMAGE", "python:3.11-slim")
+    base = python_image()
     # One tag per checkout: two checkouts testing on one Docker engine never run each other's image.
     checkout = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:8]
     tag = f"{load_project_env()['IMAGE']}:pytest-{checkout}"
